@@ -1,0 +1,3 @@
+"""Lerna: privacy-preserving on-device personalization trained by federated learning."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Simulation and evaluation: data sets, the fleet simulator, evaluation harness."""
