@@ -1,0 +1,22 @@
+"""Differential privacy for federated rounds: clipping, Gaussian noise, accounting, budgets.
+
+DP-FedAvg (McMahan et al. 2018): each device clips its update to L2 norm S, the aggregate gets
+Gaussian noise of standard deviation z * S (z the noise multiplier), and an accountant turns
+(z, sampling rate q, rounds r) into (epsilon, delta). Noise is central (the MPC service adds it in
+two-server mode) or distributed (each device adds a share in SecAgg+ mode, so that only the
+unmasked sum carries the full noise). See docs/privacy.md for the dropout caveat.
+"""
+
+from lerna.core.dp.accountant import PrivacyAccountant, PrivacyBudget, PrivacySpent
+from lerna.core.dp.clipping import clip_l2
+from lerna.core.dp.noise import central_noise, distributed_noise, distributed_noise_std
+
+__all__ = [
+    "PrivacyAccountant",
+    "PrivacyBudget",
+    "PrivacySpent",
+    "central_noise",
+    "clip_l2",
+    "distributed_noise",
+    "distributed_noise_std",
+]

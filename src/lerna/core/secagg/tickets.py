@@ -1,0 +1,74 @@
+"""Short-lived device tickets: the FL-API vouches for a device, the MPC gateway checks it.
+
+Devices hold a credential only the FL-API can check, so the FL-API issues a ticket naming the
+device, the round and an expiry, signed with HMAC-SHA256 under a key it shares with the MPC
+service (a key separate from the FL-API's own service token). Format, URL-safe and
+self-describing: `v1.<base64url(json claims)>.<base64url(mac)>`. Verification recomputes the MAC
+and compares in constant time before parsing anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lerna.core.secagg.errors import ProtocolError
+from lerna.core.secagg.messages import RoundId
+
+_PREFIX = "v1"
+MAX_TTL_SECONDS = 3600
+
+
+class TicketClaims(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    round_id: RoundId
+    expires_at: int = Field(ge=0)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(key: bytes, body: str) -> bytes:
+    return hmac.new(key, f"{_PREFIX}.{body}".encode(), hashlib.sha256).digest()
+
+
+def issue_ticket(key: bytes, device_id: str, round_id: str, now: int, ttl: int = 300) -> str:
+    """A ticket valid for `ttl` seconds (at most an hour) from `now` (Unix seconds)."""
+    if len(key) < 32:
+        raise ValueError("ticket key must be at least 32 bytes")
+    if not 0 < ttl <= MAX_TTL_SECONDS:
+        raise ValueError(f"ttl must be in (0, {MAX_TTL_SECONDS}] seconds")
+    claims = TicketClaims(device_id=device_id, round_id=round_id, expires_at=now + ttl)
+    body = _b64(claims.model_dump_json().encode())
+    return f"{_PREFIX}.{body}.{_b64(_mac(key, body))}"
+
+
+def verify_ticket(key: bytes, ticket: str, now: int) -> TicketClaims:
+    """The ticket's claims, or one ProtocolError('invalid ticket') for any fault but expiry."""
+    parts = ticket.split(".")
+    if len(parts) != 3 or parts[0] != _PREFIX or len(ticket) > 2048:
+        raise ProtocolError("invalid ticket")
+    try:
+        mac = _unb64(parts[2])
+    except ValueError as exc:
+        raise ProtocolError("invalid ticket") from exc
+    if not hmac.compare_digest(mac, _mac(key, parts[1])):
+        raise ProtocolError("invalid ticket")
+    try:
+        claims = TicketClaims.model_validate(json.loads(_unb64(parts[1])))
+    except (ValueError, ValidationError) as exc:
+        raise ProtocolError("invalid ticket") from exc
+    if claims.expires_at < now or claims.expires_at > now + MAX_TTL_SECONDS:
+        raise ProtocolError("ticket expired")
+    return claims
