@@ -1,0 +1,116 @@
+"""Wire schemas of the device protocol, shared by the SDK and the FL-API.
+
+Keeping them in ``core`` means the two sides cannot drift: a field renamed here is renamed
+for both, and mypy checks every use.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lerna.core.features import FeatureSchema, MetadataValue
+
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnrollRequest(Strict):
+    """A device asks to join an app; the app token travels in the ``X-App-Token`` header."""
+
+    device_uid: str = Field(
+        pattern=DEVICE_ID_PATTERN, description="Stable id the app gives this install"
+    )
+    platform: str = Field("python", max_length=32)
+
+
+class EnrollResponse(Strict):
+    device_id: int
+    app_id: int
+    credential: str = Field(description="Bearer credential for every later device call")
+
+
+class DeviceConfig(Strict):
+    """Remote switches for one device (blacklist overrides included)."""
+
+    training_enabled: bool
+    predictions_enabled: bool
+
+
+class TaskPublic(Strict):
+    """What a device needs to train a task: model type, hyper-parameters, feature layout."""
+
+    id: int
+    name: str
+    model_type: str
+    hyper: dict[str, Any]
+    feature_schema: FeatureSchema
+    current_version: int
+    num_items: int
+    local_epochs: int
+
+
+class CatalogPublic(Strict):
+    item_ids: list[str]
+    metadata: list[dict[str, MetadataValue]]
+
+
+class CheckinResponse(Strict):
+    action: Literal["train", "wait"]
+    round_id: int | None = None
+    base_version: int | None = None
+    upload_deadline: datetime | None = None
+    retry_after: float = 0.0
+
+
+class UploadMeta(Strict):
+    """Metadata carried in an update archive's manifest ``meta``."""
+
+    round_id: int = Field(ge=1)
+    base_version: int = Field(ge=0)
+    num_examples: int = Field(ge=1, le=10_000_000)
+    upload_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Idempotency key")
+    metrics: dict[str, float] = Field(default_factory=dict, max_length=16)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_in_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, value in v.items():
+            if len(name) > 32 or not math.isfinite(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"metric {name!r} must be a finite number in [0, 1]")
+        return v
+
+
+class UploadAccepted(Strict):
+    round_id: int
+    accepted: bool = True
+    uploads: int
+
+
+class Telemetry(Strict):
+    """Aggregate-safe counters: how many predictions were shown and how many succeeded."""
+
+    version: int = Field(ge=0)
+    predictions: int = Field(ge=0, le=1_000_000)
+    successes: int = Field(ge=0, le=1_000_000)
+    group: Literal["personalized", "random"] = "personalized"
+
+    @field_validator("successes")
+    @classmethod
+    def _not_more_than_predictions(cls, v: int, info: Any) -> int:
+        if v > info.data.get("predictions", v):
+            raise ValueError("successes cannot exceed predictions")
+        return v
+
+
+class ErrorBody(Strict):
+    """Every 4xx/5xx body: a stable machine code and a readable message."""
+
+    code: str
+    message: str

@@ -1,0 +1,1 @@
+"""HTTP layer: one thin router per Harness resource; route bodies call the service."""

@@ -1,0 +1,1 @@
+"""FL-API: orchestrates federated rounds, aggregates updates, serves model versions."""

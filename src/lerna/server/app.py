@@ -1,0 +1,81 @@
+"""FL-API application factory: assembles settings, database, routers and the round ticker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from lerna import __version__
+from lerna.server.db import make_engine, make_session_factory, transaction
+from lerna.server.errors import install_handlers
+from lerna.server.migrate import upgrade
+from lerna.server.routers import apps, auth, device
+from lerna.server.services.rounds import close_due_rounds
+from lerna.server.settings import Settings
+
+log = logging.getLogger("lerna.server")
+
+
+def _ticker(app: FastAPI, stop: threading.Event) -> None:
+    """Close rounds whose deadlines passed, even when no device calls in."""
+    while not stop.wait(app.state.settings.tick_seconds):
+        try:
+            with transaction(app.state.session_factory) as session:
+                close_due_rounds(session, datetime.now(UTC))
+        except Exception:  # a transient DB error must not kill the ticker
+            log.exception("round ticker failed")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.db_url)
+    if migrate:
+        upgrade(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=_ticker, args=(app, stop), name="round-ticker", daemon=True
+        )
+        thread.start()
+        yield
+        stop.set()
+        thread.join(timeout=5)
+        engine.dispose()
+
+    app = FastAPI(
+        title="Lerna FL-API",
+        version=__version__,
+        description="Federated learning orchestration: rounds, aggregation, model versions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.jwt_secret = settings.resolved_jwt_secret()
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    install_handlers(app)
+    app.include_router(auth.router)
+    app.include_router(apps.router)
+    app.include_router(device.router)
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app

@@ -1,0 +1,184 @@
+"""The device protocol (what the SDK calls). Authenticated by the device credential."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from lerna.core.features import FeatureSchema
+from lerna.core.protocol import (
+    CatalogPublic,
+    CheckinResponse,
+    DeviceConfig,
+    EnrollRequest,
+    EnrollResponse,
+    TaskPublic,
+    Telemetry,
+    UploadAccepted,
+    UploadMeta,
+)
+from lerna.core.weights import WeightsFormatError, load_archive
+from lerna.server.deps import CurrentDevice, SessionDep, TokenApp
+from lerna.server.errors import PayloadTooLarge, Unprocessable
+from lerna.server.models import MLTask, PredictionStat
+from lerna.server.services import devices, rounds, tasks
+
+router = APIRouter(prefix="/v1", tags=["device protocol"])
+
+
+@router.post("/devices/enroll", response_model=EnrollResponse, status_code=201)
+def enroll(data: EnrollRequest, app: TokenApp, session: SessionDep) -> EnrollResponse:
+    device, credential = devices.enroll(session, app, data.device_uid, data.platform)
+    return EnrollResponse(device_id=device.id, app_id=app.id, credential=credential)
+
+
+@router.get("/device/config", response_model=DeviceConfig)
+def device_config(device: CurrentDevice) -> DeviceConfig:
+    return DeviceConfig(
+        training_enabled=not device.block_training, predictions_enabled=not device.block_predictions
+    )
+
+
+def _public(task: MLTask) -> TaskPublic:
+    return TaskPublic(
+        id=task.id,
+        name=task.name,
+        model_type=task.model_type,
+        hyper=task.hyper,
+        feature_schema=FeatureSchema.model_validate(task.feature_schema),
+        current_version=task.current_version,
+        num_items=len(task.catalog.get("item_ids", [])),
+        local_epochs=task.local_epochs,
+    )
+
+
+@router.get("/device/tasks", response_model=list[TaskPublic])
+def device_tasks(device: CurrentDevice, session: SessionDep) -> list[TaskPublic]:
+    return [
+        _public(t)
+        for t in session.scalars(
+            select(MLTask).where(MLTask.app_id == device.app_id).order_by(MLTask.id)
+        )
+    ]
+
+
+@router.get("/device/tasks/{task_id}/catalog", response_model=CatalogPublic)
+def catalog(task_id: int, device: CurrentDevice, session: SessionDep) -> CatalogPublic:
+    task = tasks.get_in_app(session, device.app_id, task_id)
+    return CatalogPublic(
+        item_ids=task.catalog.get("item_ids", []), metadata=task.catalog.get("metadata", [])
+    )
+
+
+@router.get(
+    "/device/tasks/{task_id}/model",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        304: {"description": "not modified"},
+    },
+)
+def download_model(
+    task_id: int,
+    device: CurrentDevice,
+    session: SessionDep,
+    version: int | None = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    task = tasks.get_in_app(session, device.app_id, task_id)
+    wanted = task.current_version if version is None else version
+    etag = f'"t{task.id}-v{wanted}"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    row = tasks.get_version(session, task.id, wanted)
+    return Response(
+        row.archive,
+        media_type="application/octet-stream",
+        headers={"ETag": etag, "X-Model-Version": str(wanted)},
+    )
+
+
+@router.post("/device/tasks/{task_id}/checkin", response_model=CheckinResponse)
+def checkin(task_id: int, device: CurrentDevice, session: SessionDep) -> CheckinResponse:
+    devices.require_training(device)
+    return rounds.checkin(session, task_id, device, datetime.now(UTC))
+
+
+@router.post(
+    "/device/rounds/{round_id}/upload",
+    response_model=UploadAccepted,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "required": True,
+        }
+    },
+)
+async def upload(round_id: int, request: Request) -> UploadAccepted:
+    """Body: an update archive (core.weights, kind ``update``) whose ``meta`` is an UploadMeta."""
+    limit: int = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_store_upload, request, round_id, bytes(body))
+
+
+def _store_upload(request: Request, round_id: int, body: bytes) -> UploadAccepted:
+    try:
+        manifest, arrays = load_archive(body, max_bytes=request.app.state.settings.max_upload_bytes)
+        meta = UploadMeta.model_validate(manifest.meta)
+    except WeightsFormatError as exc:
+        raise Unprocessable(str(exc), "bad_archive") from None
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise Unprocessable(
+            f"meta.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", "bad_meta"
+        ) from None
+    if manifest.kind != "update" or meta.round_id != round_id:
+        raise Unprocessable("archive must be an update for this round", "bad_archive")
+    with request.app.state.session_factory() as session, session.begin():
+        auth = request.headers.get("authorization", "")
+        device = devices.authenticate(
+            session, auth[7:] if auth.lower().startswith("bearer ") else None
+        )
+        devices.require_training(device)
+        rnd = rounds.upload(session, round_id, device, meta, arrays, datetime.now(UTC))
+        return UploadAccepted(round_id=round_id, uploads=rnd.uploads)
+
+
+@router.post("/device/tasks/{task_id}/telemetry", status_code=204)
+def telemetry(task_id: int, data: Telemetry, device: CurrentDevice, session: SessionDep) -> None:
+    task = tasks.get_in_app(session, device.app_id, task_id)
+    day = datetime.now(UTC).date().isoformat()
+    stmt = select(PredictionStat).where(
+        PredictionStat.task_id == task.id,
+        PredictionStat.version == data.version,
+        PredictionStat.day == day,
+        PredictionStat.group == data.group,
+    )
+    row = session.scalar(stmt.with_for_update())
+    if row is None:
+        row = PredictionStat(
+            task_id=task.id,
+            version=data.version,
+            day=day,
+            group=data.group,
+            predictions=0,
+            successes=0,
+        )
+        session.add(row)
+    row.predictions += data.predictions
+    row.successes += data.successes

@@ -1,0 +1,1 @@
+"""Business rules, one module per resource; routers stay thin and call these."""

@@ -1,0 +1,236 @@
+"""Federated rounds: cohort selection, uploads, deadlines and aggregation.
+
+Invariants (every function here keeps them, on SQLite and PostgreSQL alike):
+- all round state is in the database, changed in one transaction per request, so an upload
+  that was acknowledged survives a crash and one that was not can simply be sent again;
+- the task row is locked (``FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE``) before its rounds are
+  touched, so concurrent requests and replicas serialise per task and exactly one closes a round;
+- a device is counted at most once per round (unique participant row, state check);
+- aggregation keeps one running weighted sum per round, never a list of updates.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lerna.core.protocol import CheckinResponse, UploadMeta
+from lerna.core.weights import flatten, unflatten
+from lerna.server.errors import Conflict, Forbidden, NotFound, Unprocessable
+from lerna.server.models import (
+    Device,
+    MLTask,
+    ModelVersion,
+    Round,
+    RoundAggregate,
+    RoundParticipant,
+)
+from lerna.server.services import tasks as task_service
+from lerna.server.services.aggregation import PlainAggregator, merge_sums
+
+aggregator = PlainAggregator()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def lock_task(session: Session, task_id: int) -> MLTask:
+    task = session.get(MLTask, task_id, with_for_update=True, populate_existing=True)
+    if task is None:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def open_round(session: Session, task: MLTask) -> Round | None:
+    stmt = select(Round).where(Round.task_id == task.id, Round.state == "open").with_for_update()
+    return session.scalar(stmt)
+
+
+def _new_round(session: Session, task: MLTask, now: datetime) -> Round:
+    number = (
+        session.scalar(select(func.max(Round.number)).where(Round.task_id == task.id)) or 0
+    ) + 1
+    selection = now + timedelta(seconds=task.selection_seconds)
+    rnd = Round(
+        task_id=task.id,
+        number=number,
+        base_version=task.current_version,
+        state="open",
+        cohort_size=task.cohort_size,
+        min_participants=task.min_participants,
+        opened_at=now,
+        selection_deadline=selection,
+        upload_deadline=selection + timedelta(seconds=task.upload_seconds),
+    )
+    session.add(rnd)
+    session.flush()
+    session.add(
+        RoundAggregate(
+            round_id=rnd.id, weighted_sum=aggregator.empty(task_service.num_params(session, task))
+        )
+    )
+    return rnd
+
+
+def checkin(session: Session, task_id: int, device: Device, now: datetime) -> CheckinResponse:
+    task = lock_task(session, task_id)
+    if task.app_id != device.app_id:
+        raise NotFound(f"task {task_id} not found")
+    rnd = open_round(session, task)
+    if rnd is not None and _close_if_due(session, task, rnd, now):
+        rnd = None
+    if rnd is None:
+        rnd = _new_round(session, task, now)
+    part = session.scalar(
+        select(RoundParticipant).where(
+            RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
+        )
+    )
+    wait = CheckinResponse(
+        action="wait", retry_after=max(1.0, (_aware(rnd.upload_deadline) - now).total_seconds())
+    )
+    if part is not None:
+        return _assignment(rnd) if part.state == "selected" else wait
+    if now >= _aware(rnd.selection_deadline) or rnd.selected >= rnd.cohort_size:
+        return wait
+    session.add(RoundParticipant(round_id=rnd.id, device_id=device.id, selected_at=now))
+    rnd.selected += 1
+    return _assignment(rnd)
+
+
+def _assignment(rnd: Round) -> CheckinResponse:
+    return CheckinResponse(
+        action="train",
+        round_id=rnd.id,
+        base_version=rnd.base_version,
+        upload_deadline=_aware(rnd.upload_deadline),
+    )
+
+
+def upload(
+    session: Session,
+    round_id: int,
+    device: Device,
+    meta: UploadMeta,
+    update: dict[str, np.ndarray],
+    now: datetime,
+) -> Round:
+    """Add one device's update to the round's running sum, or refuse it with nothing written."""
+    rnd = session.get(Round, round_id)
+    if rnd is None:
+        raise NotFound(f"round {round_id} not found")
+    task = lock_task(session, rnd.task_id)
+    if task.app_id != device.app_id:
+        raise NotFound(f"round {round_id} not found")
+    session.refresh(rnd, with_for_update=True)
+    if rnd.state != "open":
+        raise Conflict(f"round {round_id} is {rnd.state}", "round_closed")
+    part = session.scalar(
+        select(RoundParticipant).where(
+            RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
+        )
+    )
+    if part is None:
+        raise Forbidden("this device was not selected for the round", "not_selected")
+    if part.state == "uploaded":
+        code = "already_uploaded" if part.upload_id == meta.upload_id else "replay"
+        raise Conflict("this device already uploaded its update for the round", code)
+    if meta.base_version != rnd.base_version:
+        raise Conflict(
+            f"update is for version {meta.base_version}, the round trains version {rnd.base_version}",
+            "stale_version",
+        )
+    if now > _aware(rnd.upload_deadline):
+        _close_if_due(session, task, rnd, now)
+        raise Conflict(f"round {round_id} upload deadline has passed", "deadline_passed")
+    layout = task_service.layout(session, task, rnd.base_version)
+    expected = {s.name: s for s in layout}
+    if set(update) != set(expected):
+        raise Unprocessable(
+            f"update must contain arrays {sorted(expected)}, got {sorted(update)}", "bad_update"
+        )
+    for name, spec in expected.items():
+        arr = update[name]
+        if tuple(arr.shape) != spec.shape or str(arr.dtype) != spec.dtype:
+            raise Unprocessable(
+                f"update array {name!r} must be {spec.dtype}{list(spec.shape)}, got {arr.dtype}{list(arr.shape)}",
+                "bad_update",
+            )
+    agg = session.get(RoundAggregate, rnd.id, with_for_update=True)
+    assert agg is not None
+    aggregator.add(agg, flatten(update, layout), meta)
+    part.state, part.upload_id, part.uploaded_at = "uploaded", meta.upload_id, now
+    rnd.uploads += 1
+    if rnd.uploads == rnd.selected and (
+        rnd.selected >= rnd.cohort_size or now >= _aware(rnd.selection_deadline)
+    ):
+        finalize(session, task, rnd, now)
+    return rnd
+
+
+def _close_if_due(session: Session, task: MLTask, rnd: Round, now: datetime) -> bool:
+    """Close an open round whose time is up; True when it was closed."""
+    selection_over = now >= _aware(rnd.selection_deadline)
+    if now >= _aware(rnd.upload_deadline) or (
+        selection_over and rnd.selected < rnd.min_participants
+    ):
+        finalize(session, task, rnd, now)
+        return True
+    if selection_over and rnd.selected > 0 and rnd.uploads == rnd.selected:
+        finalize(session, task, rnd, now)
+        return True
+    return False
+
+
+def finalize(session: Session, task: MLTask, rnd: Round, now: datetime) -> None:
+    agg = session.get(RoundAggregate, rnd.id, with_for_update=True)
+    rnd.closed_at = now
+    if agg is None or rnd.uploads < rnd.min_participants:
+        rnd.state = "failed"
+        rnd.failure = f"{rnd.uploads} uploads, fewer than the minimum of {rnd.min_participants}"
+    else:
+        base = task_service.get_version(session, task.id, rnd.base_version)
+        manifest, weights = task_service.load_weights(base)
+        vector = flatten(weights, manifest.arrays) + task.server_learning_rate * aggregator.mean(
+            agg
+        )
+        new_version = task.current_version + 1
+        archive = task_service.model_archive(
+            task.model_type, new_version, unflatten(vector, manifest.arrays)
+        )
+        session.add(
+            ModelVersion(
+                task_id=task.id,
+                version=new_version,
+                archive=archive,
+                round_id=rnd.id,
+                participants=rnd.uploads,
+                num_examples=agg.num_examples,
+            )
+        )
+        base.metrics_sum = merge_sums(base.metrics_sum, agg.metrics_sum)
+        base.metrics_count += agg.metrics_count
+        task.current_version = new_version
+        rnd.state, rnd.result_version = "completed", new_version
+    if agg is not None:
+        session.delete(agg)
+
+
+def close_due_rounds(session: Session, now: datetime) -> int:
+    """Close every open round whose deadline passed (run periodically by each replica)."""
+    rows = session.execute(
+        select(Round.id, Round.task_id).where(
+            Round.state == "open", Round.selection_deadline <= now
+        )
+    ).all()
+    closed = 0
+    for round_id, task_id in rows:
+        task = lock_task(session, task_id)
+        rnd = session.get(Round, round_id, with_for_update=True, populate_existing=True)
+        if rnd is not None and rnd.state == "open" and _close_if_due(session, task, rnd, now):
+            closed += 1
+    return closed

@@ -1,0 +1,138 @@
+"""ML tasks: configuration, catalog, and model versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lerna.core.features import FeatureError, FeatureSchema, ItemCatalog
+from lerna.core.models import MODEL_TYPES, ModelSpec, create_model
+from lerna.core.weights import ArraySpec, Manifest, dump_archive, layout_of, load_archive
+from lerna.server.errors import Conflict, NotFound, Unprocessable
+from lerna.server.models import App, MLTask, ModelVersion
+from lerna.server.schemas import TaskCreate, TaskUpdate
+
+
+def model_archive(model_type: str, version: int, weights: dict[str, np.ndarray]) -> bytes:
+    manifest = Manifest(kind="model", model=model_type, version=version, arrays=layout_of(weights))
+    return dump_archive(manifest, weights)
+
+
+def _validate_hyper(model_type: str, hyper: dict[str, Any]) -> dict[str, Any]:
+    if model_type not in MODEL_TYPES:
+        raise Unprocessable(
+            f"unknown model_type {model_type!r}; known: {sorted(MODEL_TYPES)}", "bad_model_type"
+        )
+    try:
+        return MODEL_TYPES[model_type].Hyper.model_validate(hyper).model_dump()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise Unprocessable(f"hyper.{where}: {err['msg']}", "bad_hyper") from None
+
+
+def spec_of(task: MLTask) -> ModelSpec:
+    schema = FeatureSchema.model_validate(task.feature_schema)
+    return ModelSpec(schema.context_size, schema.items.size, len(task.catalog.get("item_ids", [])))
+
+
+def create(session: Session, app: App, data: TaskCreate) -> MLTask:
+    if session.scalar(select(MLTask.id).where(MLTask.app_id == app.id, MLTask.name == data.name)):
+        raise Conflict(f"app already has a task named {data.name!r}", "task_exists")
+    hyper = _validate_hyper(data.model_type, data.hyper)
+    try:
+        catalog = ItemCatalog.build(data.feature_schema.items, data.catalog.items)
+    except FeatureError as exc:
+        raise Unprocessable(f"catalog: {exc}", "bad_catalog") from None
+    task = MLTask(
+        app_id=app.id,
+        name=data.name,
+        model_type=data.model_type,
+        hyper=hyper,
+        feature_schema=data.feature_schema.model_dump(mode="json"),
+        catalog={
+            "item_ids": list(catalog.item_ids),
+            "metadata": [data.catalog.items[i] for i in catalog.item_ids],
+        },
+        cohort_size=data.cohort_size,
+        min_participants=data.min_participants,
+        selection_seconds=data.selection_seconds,
+        upload_seconds=data.upload_seconds,
+        local_epochs=data.local_epochs,
+        server_learning_rate=data.server_learning_rate,
+        current_version=0,
+    )
+    session.add(task)
+    session.flush()
+    model = create_model(task.model_type, spec_of(task), hyper, seed=task.id)
+    session.add(
+        ModelVersion(
+            task_id=task.id,
+            version=0,
+            archive=model_archive(task.model_type, 0, model.global_weights()),
+        )
+    )
+    return task
+
+
+def update(task: MLTask, data: TaskUpdate) -> MLTask:
+    changes = data.model_dump(exclude_none=True)
+    if "hyper" in changes:
+        changes["hyper"] = _validate_hyper(task.model_type, changes["hyper"])
+    cohort = changes.get("cohort_size", task.cohort_size)
+    minimum = changes.get("min_participants", task.min_participants)
+    if minimum > cohort:
+        raise Unprocessable("min_participants cannot exceed cohort_size", "bad_config")
+    for key, value in changes.items():
+        setattr(task, key, value)
+    return task
+
+
+def get_in_app(session: Session, app_id: int, task_id: int) -> MLTask:
+    task = session.get(MLTask, task_id)
+    if task is None or task.app_id != app_id:
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def list_in_app(session: Session, app_id: int) -> list[MLTask]:
+    return list(session.scalars(select(MLTask).where(MLTask.app_id == app_id).order_by(MLTask.id)))
+
+
+def get_version(session: Session, task_id: int, version: int) -> ModelVersion:
+    row = session.scalar(
+        select(ModelVersion).where(ModelVersion.task_id == task_id, ModelVersion.version == version)
+    )
+    if row is None:
+        raise NotFound(f"model version {version} not found")
+    return row
+
+
+def versions(session: Session, task_id: int) -> list[ModelVersion]:
+    stmt = (
+        select(ModelVersion).where(ModelVersion.task_id == task_id).order_by(ModelVersion.version)
+    )
+    return list(session.scalars(stmt))
+
+
+def load_weights(row: ModelVersion) -> tuple[Manifest, dict[str, np.ndarray]]:
+    return load_archive(row.archive)
+
+
+_layouts: dict[tuple[int, int], list[ArraySpec]] = {}
+
+
+def layout(session: Session, task: MLTask, version: int) -> list[ArraySpec]:
+    """Array layout of a version (immutable once written, so cached per process)."""
+    key = (task.id, version)
+    if key not in _layouts:
+        _layouts[key] = load_weights(get_version(session, task.id, version))[0].arrays
+    return _layouts[key]
+
+
+def num_params(session: Session, task: MLTask) -> int:
+    return sum(spec.size for spec in layout(session, task, task.current_version))

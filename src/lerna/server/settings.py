@@ -1,0 +1,64 @@
+"""FL-API settings: environment variables (``LERNA_*``) and an optional env file.
+
+Secrets have no insecure defaults. On the embedded default (SQLite) a missing JWT secret is
+generated once and kept in the data directory with mode 0600, which is as safe as any file a
+user would write by hand; on any other database it must be given explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+WEAK_SECRETS = {"changeme", "secret", "change-me", "dev", "test", "password"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LERNA_", env_file=os.environ.get("LERNA_ENV_FILE", "lerna.env"), extra="ignore"
+    )
+
+    data_dir: Path = Path(".lerna")
+    database_url: str | None = None
+    jwt_secret: str | None = None
+    jwt_minutes: int = Field(60 * 12, ge=1, le=60 * 24 * 30)
+    redis_url: str | None = None
+    max_upload_bytes: int = Field(32 << 20, ge=1024)
+    tick_seconds: float = Field(1.0, gt=0)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _strong(cls, v: str | None) -> str | None:
+        if v is not None and (v.lower() in WEAK_SECRETS or len(v) < 32):
+            raise ValueError("LERNA_JWT_SECRET must be at least 32 random characters")
+        return v
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'lerna.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    def resolved_jwt_secret(self) -> str:
+        if self.jwt_secret:
+            return self.jwt_secret
+        if not self.is_embedded:
+            raise RuntimeError(
+                "LERNA_JWT_SECRET must be set when the database is not the embedded SQLite"
+            )
+        path = self.data_dir / "jwt_secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
