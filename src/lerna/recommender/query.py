@@ -45,7 +45,10 @@ def _hits(corr: Correlators, items: Sequence[str], n_items: int) -> NDArray[np.f
     if total == 0:
         return np.zeros(n_items)
     offsets = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(total)
-    return np.bincount(m.indices[offsets], weights=m.data[offsets], minlength=n_items)
+    hits: NDArray[np.float64] = np.bincount(
+        m.indices[offsets], weights=m.data[offsets], minlength=n_items
+    ).astype(np.float64)
+    return hits
 
 
 def personal_scores(
@@ -131,7 +134,7 @@ def recommend(
     if candidates.size < need:
         candidates = np.flatnonzero(eligible)
     id_rank = catalog.id_rank()[:n]
-    keys = [id_rank[candidates]]
+    keys: list[NDArray[np.generic]] = [id_rank[candidates]]
     keys += [-k[candidates] for k in reversed(rank_keys)]
     keys += [-boost[candidates], -final[candidates]]
     order = candidates[np.lexsort(keys)][query.from_ : need]

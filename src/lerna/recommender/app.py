@@ -1,0 +1,86 @@
+"""Application factory of the recommendation service; it only assembles the parts.
+
+``create_app(settings)`` is what ``lerna serve recommender`` and the embedded ``lerna serve`` mount;
+``create_app_from_env`` is the zero-argument factory for ``uvicorn --factory``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import make_url
+
+from lerna.recommender.api import engines, entities, events, jobs, queries
+from lerna.recommender.db import make_engine
+from lerna.recommender.errors import RecommenderError
+from lerna.recommender.jobs import JobManager
+from lerna.recommender.service import RecommenderService
+from lerna.recommender.settings import RecommenderSettings
+from lerna.recommender.store import RecommenderStore
+
+
+def _error(status: int, code: str, message: str, details: object = None) -> JSONResponse:
+    body: dict[str, object] = {"error": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(status_code=status, content=body)
+
+
+def _ensure_sqlite_dir(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_app(settings: RecommenderSettings) -> FastAPI:
+    _ensure_sqlite_dir(settings.database_url)
+    db = make_engine(settings.database_url)
+    service = RecommenderService(RecommenderStore(db), settings.history_cache_size)
+    job_manager = JobManager(service, settings.train_workers)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        job_manager.shutdown()
+        db.dispose()
+
+    app = FastAPI(
+        title="Lerna recommendation service",
+        description="Harness-compatible Universal Recommender (CCO) in one process.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service = service
+    app.state.jobs = job_manager
+
+    @app.exception_handler(RecommenderError)
+    async def _domain_error(_: Request, exc: RecommenderError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
+        return _error(400, "invalid_input", str(message), details)
+
+    @app.get("/", tags=["health"])
+    def alive() -> dict[str, str]:
+        return {"status": "OK"}
+
+    for module in (engines, events, queries, jobs, entities):
+        app.include_router(module.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """For ``uvicorn --factory lerna.recommender.app:create_app_from_env``."""
+    return create_app(RecommenderSettings())
