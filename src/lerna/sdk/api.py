@@ -1,0 +1,106 @@
+"""HTTP calls to the FL-API. The ``httpx.Client`` is a seam: tests pass one bound to an
+in-process app, the simulator and real apps one bound to a URL."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from lerna.core.protocol import (
+    CatalogPublic,
+    CheckinResponse,
+    DeviceConfig,
+    EnrollRequest,
+    EnrollResponse,
+    TaskPublic,
+    Telemetry,
+    UploadAccepted,
+)
+from lerna.sdk.errors import AuthError, ProtocolError, ServerError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class DeviceAPI:
+    def __init__(self, http: httpx.Client) -> None:
+        self.http = http
+        self.credential: str | None = None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credential}"} if self.credential else {}
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self._headers(), **kwargs.pop("headers", {})}
+        try:
+            resp = self.http.request(method, path, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"{method} {path}: {exc}") from exc
+        if resp.status_code >= 500:
+            raise ServerError(f"{method} {path}: server error {resp.status_code}")
+        if (
+            resp.status_code in (401, 403)
+            and _code(resp) != "device_blacklisted"
+            and "/upload" not in path
+        ):
+            raise AuthError(f"{method} {path}: {_message(resp)}")
+        if resp.status_code >= 400 and resp.status_code != 304:
+            raise ProtocolError(f"{method} {path}: {_message(resp)}", _code(resp), resp.status_code)
+        return resp
+
+    def _json(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
+        return model.model_validate(self._call(method, path, **kwargs).json())
+
+    def enroll(self, app_token: str, device_uid: str) -> EnrollResponse:
+        body = EnrollRequest(device_uid=device_uid).model_dump()
+        return self._json(
+            EnrollResponse,
+            "POST",
+            "/v1/devices/enroll",
+            json=body,
+            headers={"X-App-Token": app_token},
+        )
+
+    def config(self) -> DeviceConfig:
+        return self._json(DeviceConfig, "GET", "/v1/device/config")
+
+    def tasks(self) -> list[TaskPublic]:
+        return [TaskPublic.model_validate(t) for t in self._call("GET", "/v1/device/tasks").json()]
+
+    def catalog(self, task_id: int) -> CatalogPublic:
+        return self._json(CatalogPublic, "GET", f"/v1/device/tasks/{task_id}/catalog")
+
+    def model(self, task_id: int, version: int | None = None) -> bytes:
+        params = {"version": version} if version is not None else {}
+        return self._call("GET", f"/v1/device/tasks/{task_id}/model", params=params).content
+
+    def checkin(self, task_id: int) -> CheckinResponse:
+        return self._json(CheckinResponse, "POST", f"/v1/device/tasks/{task_id}/checkin")
+
+    def upload(self, round_id: int, archive: bytes) -> UploadAccepted:
+        return self._json(
+            UploadAccepted,
+            "POST",
+            f"/v1/device/rounds/{round_id}/upload",
+            content=archive,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def telemetry(self, task_id: int, data: Telemetry) -> None:
+        self._call("POST", f"/v1/device/tasks/{task_id}/telemetry", json=data.model_dump())
+
+
+def _code(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("code", "error"))
+    except ValueError:
+        return "error"
+
+
+def _message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+        return f"{resp.status_code} {body.get('code')}: {body.get('message')}"
+    except ValueError:
+        return f"{resp.status_code} {resp.text[:200]}"

@@ -1,0 +1,54 @@
+"""Turns the user's local events into training and held-out examples, and evaluates.
+
+The newest ``holdout_fraction`` of the user's history is never trained on: it is where the
+device measures the global model, so the accuracy it reports is honest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lerna.core.metrics import ranking_metrics, top_k
+from lerna.core.models import Examples, Model
+from lerna.sdk.store import Event
+
+
+@dataclass(frozen=True)
+class Split:
+    train: list[Event]
+    holdout: list[Event]
+
+
+def split_events(events: list[Event], holdout_fraction: float) -> Split:
+    """Temporal split: events are in time order; the last fraction is held out."""
+    n_hold = round(len(events) * holdout_fraction) if len(events) >= 5 else 0
+    cut = len(events) - n_hold
+    return Split(events[:cut], events[cut:])
+
+
+def to_examples(events: list[Event], index: dict[str, int], n_context: int) -> Examples:
+    known = [e for e in events if e.item_id in index]
+    if not known:
+        return Examples(
+            np.zeros((0, n_context), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32)
+        )
+    return Examples(
+        context=np.asarray([e.context for e in known], dtype=np.float32),
+        items=np.asarray([index[e.item_id] for e in known], dtype=np.int64),
+        labels=np.asarray([e.label for e in known], dtype=np.float32),
+    )
+
+
+def evaluate(
+    model: Model, split: Split, index: dict[str, int], item_features: np.ndarray, k: int = 10
+) -> dict[str, float] | None:
+    """Rank every catalog item the user has not met in training; positives of the held-out part are relevant."""
+    relevant = {index[e.item_id] for e in split.holdout if e.label > 0.5 and e.item_id in index}
+    if not relevant:
+        return None
+    seen = {index[e.item_id] for e in split.train if e.item_id in index}
+    context = np.asarray(split.holdout[0].context, dtype=np.float32)
+    scores = model.score(context, item_features, np.arange(item_features.shape[0]))
+    return ranking_metrics(top_k(scores, k, exclude=seen), relevant, k)
