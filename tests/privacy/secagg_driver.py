@@ -19,9 +19,13 @@ STAGES = ("advertise_keys", "share_keys", "masked_input", "unmasking")
 
 
 def make_config(
-    n: int, d: int, threshold: int | None = None, round_id: str = "app-1:round-1", degree: int = 0
+    n: int,
+    d: int,
+    threshold: int | None = None,
+    round_id: str = "app-1:round-1",
+    dropout_rate: float = 0.3,
 ) -> RoundConfig:
-    k = degree or default_degree(n)
+    k = default_degree(n, dropout_rate)
     return RoundConfig(
         round_id=round_id,
         parties=list(range(1, n + 1)),
@@ -56,6 +60,7 @@ def run_round(
     drop: dict[str, set[int]],
     seed: int = 0,
     until: str = "done",
+    persist_each_message: bool = True,
 ) -> RoundRun:
     """Run stages in order; a party in drop[stage] sends nothing from that stage on."""
     rng = np.random.default_rng(seed)
@@ -75,28 +80,32 @@ def run_round(
     srv = run.server()
     for p in alive("advertise_keys"):
         srv.receive_keys(run.clients[p].advertise_keys(config))
-        run.save(srv)
-        srv = run.server()
+        if persist_each_message:
+            run.save(srv)
+            srv = run.server()
     srv.close_advertise_keys()
     run.save(srv)
     for p in alive("share_keys"):
         srv.receive_shares(run.clients[p].share_keys(srv.key_directory(p)))
-        run.save(srv)
-        srv = run.server()
+        if persist_each_message:
+            run.save(srv)
+            srv = run.server()
     srv.close_share_keys()
     run.save(srv)
     for p in alive("masked_input"):
         srv.receive_masked_input(run.clients[p].masked_input(srv.shares_inbox(p), run.inputs[p]))
-        run.save(srv)
-        srv = run.server()
+        if persist_each_message:
+            run.save(srv)
+            srv = run.server()
     if until == "masked_input":
         return run
     run.request = srv.close_masked_input()
     run.save(srv)
     for p in alive("unmasking"):
         srv.receive_unmask(run.clients[p].unmask(run.request))
-        run.save(srv)
-        srv = run.server()
+        if persist_each_message:
+            run.save(srv)
+            srv = run.server()
     run.total = srv.finalize()
     run.save(srv)
     return run

@@ -11,25 +11,47 @@ from lerna.core.secagg import RoundAborted, SecAggServer
 N, D = 30, 500
 
 
-def _dropped(rate: float, stage: str, seed: int) -> set[int]:
+def _dropped(n: int, rate: float, stage: str, seed: int) -> set[int]:
     rng = np.random.default_rng([seed, STAGES.index(stage)])
-    return set(rng.choice(np.arange(1, N + 1), int(rate * N), replace=False).tolist())
+    return set(rng.choice(np.arange(1, n + 1), int(rate * n), replace=False).tolist())
 
 
-@pytest.mark.parametrize("rate", [0.1, 0.3])
+# (cohort size, dropout rate): 30 devices at 30% need the complete graph; 100 at 10% get a
+# sparse SecAgg+ graph (k = 34).
+CASES = [(30, 0.3), (30, 0.1), (100, 0.1)]
+
+
 @pytest.mark.parametrize("stage", STAGES)
-def test_sum_exact_with_dropouts_at_one_stage(rate: float, stage: str) -> None:
-    config = make_config(N, D, threshold=N // 2 + 1)
-    drop = {stage: _dropped(rate, stage, seed=1)}
-    run = run_round(config, drop, seed=2)
+@pytest.mark.parametrize(("n", "rate"), CASES)
+def test_sum_exact_with_dropouts_at_one_stage(n: int, rate: float, stage: str) -> None:
+    config = make_config(n, D, threshold=n // 2 + 1, dropout_rate=rate)
+    drop = {stage: _dropped(n, rate, stage, seed=1)}
+    run = run_round(config, drop, seed=2, persist_each_message=n <= 30)
     assert run.request is not None and run.total is not None
     expected_survivors = [p for p in config.parties if stage == "unmasking" or p not in drop[stage]]
     assert run.request.survivors == expected_survivors
     np.testing.assert_array_equal(run.total, plain_sum(run, run.request.survivors))
 
 
+def test_sparse_graph_with_dropouts_spread_over_stages() -> None:
+    n = 200
+    config = make_config(n, D, threshold=n // 2 + 1, dropout_rate=0.2)
+    assert config.degree < 100
+    ids = np.random.default_rng(8).permutation(np.arange(1, n + 1)).tolist()
+    drop = {stage: set(ids[10 * i : 10 * i + 10]) for i, stage in enumerate(STAGES)}
+    run = run_round(config, drop, seed=9, persist_each_message=False)
+    assert run.request is not None and run.total is not None
+    assert len(run.request.survivors) == n - 30 and len(run.request.dropped) == 10
+    np.testing.assert_array_equal(run.total, plain_sum(run, run.request.survivors))
+
+
+def test_sparse_graph_is_sparse() -> None:
+    assert make_config(100, D, dropout_rate=0.1).degree == 34
+    assert make_config(200, D, dropout_rate=0.2).degree < 100
+
+
 def test_sum_exact_with_dropouts_at_every_stage() -> None:
-    config = make_config(40, D, threshold=21)
+    config = make_config(40, D, threshold=21, dropout_rate=0.3)
     drop = {"advertise_keys": {1, 2}, "share_keys": {3, 4, 5}, "masked_input": {6, 7, 8, 9}}
     drop["unmasking"] = {10, 11, 12, 13}
     run = run_round(config, drop, seed=3)

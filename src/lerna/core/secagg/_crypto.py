@@ -58,9 +58,16 @@ def agree(private_raw: bytes, peer_public_raw: bytes, info: bytes) -> bytes:
 
     Raises ValueError for a malformed public key or a low-order point (all-zero shared secret).
     """
+    return agree_many(private_raw, [(peer_public_raw, info)])[0]
+
+
+def agree_many(private_raw: bytes, peers: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """`agree` against many (peer public key, info) pairs, loading the private key once."""
     private = X25519PrivateKey.from_private_bytes(private_raw)
-    shared = private.exchange(X25519PublicKey.from_public_bytes(peer_public_raw))
-    return hkdf(shared, info)
+    return [
+        hkdf(private.exchange(X25519PublicKey.from_public_bytes(public)), info)
+        for public, info in peers
+    ]
 
 
 def hkdf(material: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:

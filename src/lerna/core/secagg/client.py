@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from lerna.core.secagg import _crypto, derivation, shamir
 from lerna.core.secagg.errors import ProtocolError, RoundAborted
-from lerna.core.secagg.graph import neighbours
+from lerna.core.secagg.graph import neighbours_of
 from lerna.core.secagg.messages import (
     EncryptedShare,
     KeyAdvertisement,
@@ -45,6 +45,7 @@ class SecAggClient:
         self._mask_sk = b""
         self._self_seed = b""
         self._peer_keys: dict[int, PartyKeys] = {}
+        self._cipher_keys: dict[int, bytes] = {}
         self._held: dict[int, tuple[bytes, bytes]] = {}  # owner -> (key share, mask share)
 
     @property
@@ -68,7 +69,9 @@ class SecAggClient:
             raise ProtocolError("party is not in this round")
         self._advance("new")
         self._config = config
-        self._neighbours = neighbours(config.parties, config.degree, config.graph_seed)[self.party]
+        self._neighbours = neighbours_of(
+            self.party, config.parties, config.degree, config.graph_seed
+        )
         self._cipher_sk, cipher_pk = _crypto.x25519_keypair()
         self._mask_sk, mask_pk = _crypto.x25519_keypair()
         self._self_seed = _crypto.random_bytes()
@@ -99,11 +102,15 @@ class SecAggClient:
         holders = sorted(peers)
         key_shares = shamir.split(self._mask_sk, holders, config.share_threshold)
         mask_shares = shamir.split(self._self_seed, holders, config.share_threshold)
+        keys = self._cipher_keys = derivation.cipher_keys(
+            self._cipher_sk,
+            {j: k.cipher_public_key for j, k in peers.items()},
+            config.round_id,
+            self.party,
+        )
         shares = []
         for j in holders:
-            key = derivation.cipher_key(
-                self._cipher_sk, peers[j].cipher_public_key, config.round_id, self.party, j
-            )
+            key = keys[j]
             plaintext = derivation.pack_shares(self.party, j, key_shares[j], mask_shares[j])
             ad = derivation.share_ad(config.round_id, self.party, j)
             shares.append(
@@ -123,14 +130,12 @@ class SecAggClient:
         if inbox.recipient != self.party:
             raise ProtocolError("inbox addressed to another party")
         x = as_uint32(vector, config.vector_length)
+        if not {s.sender for s in inbox.shares} <= set(self._peer_keys):
+            raise ProtocolError("share from a party that is not an advertised neighbour")
+        keys = self._cipher_keys
         held: dict[int, tuple[bytes, bytes]] = {}
         for share in inbox.shares:
-            peer = self._peer_keys.get(share.sender)
-            if peer is None:
-                raise ProtocolError("share from a party that is not an advertised neighbour")
-            key = derivation.cipher_key(
-                self._cipher_sk, peer.cipher_public_key, config.round_id, self.party, share.sender
-            )
+            key = keys[share.sender]
             ad = derivation.share_ad(config.round_id, share.sender, self.party)
             try:
                 plaintext = _crypto.open_sealed(key, share.ciphertext, ad)
@@ -143,15 +148,13 @@ class SecAggClient:
         self._advance("shared")
         self._held = held
         y = x + derivation.self_mask(self._self_seed, config.vector_length)
-        for j in sorted(held):
-            y += derivation.pairwise_mask(
-                self._mask_sk,
-                self._peer_keys[j].mask_public_key,
-                config.round_id,
-                self.party,
-                j,
-                config.vector_length,
-            )
+        derivation.add_pairwise_masks(
+            y,
+            self._mask_sk,
+            {j: self._peer_keys[j].mask_public_key for j in held},
+            config.round_id,
+            self.party,
+        )
         return MaskedInput(round_id=config.round_id, sender=self.party, vector=encode_vector(y))
 
     def unmask(self, request: UnmaskRequest) -> UnmaskResponse:

@@ -27,24 +27,42 @@ def _context(purpose: bytes, round_id: str, a: int, b: int) -> bytes:
     )
 
 
-def cipher_key(private: bytes, peer_public: bytes, round_id: str, me: int, peer: int) -> bytes:
-    """The AES-GCM key two parties share for sending each other Shamir shares."""
+def cipher_keys(
+    private: bytes, peers: dict[int, bytes], round_id: str, me: int
+) -> dict[int, bytes]:
+    """The AES-GCM keys `me` shares with each peer (peer id -> its cipher public key)."""
+    order = sorted(peers)
     try:
-        return _crypto.agree(private, peer_public, _context(b"cipher", round_id, me, peer))
+        keys = _crypto.agree_many(
+            private, [(peers[j], _context(b"cipher", round_id, me, j)) for j in order]
+        )
     except ValueError as exc:
         raise ProtocolError("invalid public key") from exc
+    return dict(zip(order, keys, strict=True))
 
 
-def pairwise_mask(
-    private: bytes, peer_public: bytes, round_id: str, me: int, peer: int, length: int
-) -> npt.NDArray[np.uint32]:
-    """The mask `me` adds for the pair: +PRG(s) if me < peer else -PRG(s), so pairs cancel."""
+def add_pairwise_masks(
+    total: npt.NDArray[np.uint32],
+    private: bytes,
+    peers: dict[int, bytes],
+    round_id: str,
+    me: int,
+) -> None:
+    """Add in place the masks `me` contributes for each pair (peer id -> mask public key):
+    +PRG(s) if me < peer else -PRG(s), so the two ends of a pair cancel. One PRG call per pair."""
+    order = sorted(peers)
     try:
-        seed = _crypto.agree(private, peer_public, _context(b"mask", round_id, me, peer))
+        seeds = _crypto.agree_many(
+            private, [(peers[j], _context(b"mask", round_id, me, j)) for j in order]
+        )
     except ValueError as exc:
         raise ProtocolError("invalid public key") from exc
-    mask = _crypto.prg_uint32(seed, length)
-    return mask if me < peer else np.negative(mask)
+    length = total.shape[0]
+    for j, seed in zip(order, seeds, strict=True):
+        if me < j:
+            total += _crypto.prg_uint32(seed, length)
+        else:
+            total -= _crypto.prg_uint32(seed, length)
 
 
 def self_mask(seed: bytes, length: int) -> npt.NDArray[np.uint32]:

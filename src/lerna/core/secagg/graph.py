@@ -16,26 +16,63 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def default_degree(n: int) -> int:
-    """An even k ~ 3 log2(n), capped at n - 1 (complete graph for small cohorts)."""
-    if n <= 1:
-        return 0
-    k = 3 * math.ceil(math.log2(n))
-    k += k % 2
-    return min(k, n - 1)
+def reconstruction_failure_bound(degree: int, dropout_rate: float) -> float:
+    """P[one party's secret cannot be rebuilt]: more than degree - share_threshold of its
+    `degree` neighbours drop, each independently with probability `dropout_rate`, for the default
+    share_threshold = degree // 2 + 1."""
+    share_threshold = degree // 2 + 1
+    fail_from = degree - share_threshold + 1
+    return sum(
+        math.comb(degree, x) * dropout_rate**x * (1 - dropout_rate) ** (degree - x)
+        for x in range(fail_from, degree + 1)
+    )
+
+
+def default_degree(n: int, dropout_rate: float = 0.2, failure_probability: float = 2**-20) -> int:
+    """The least even k for which, by a union bound over the n parties, the round fails to
+    reconstruct some secret with probability at most `failure_probability` when parties drop
+    independently at `dropout_rate` over the whole round; n - 1 (Bonawitz's complete graph)
+    when no sparser graph qualifies. The binomial tail falls exponentially in k, so k grows as
+    O(log n): about 36 at n = 500 for 10% dropouts, 82 for 20%, 204 for 30%.
+    """
+    if not 0 <= dropout_rate < 0.5:
+        raise ValueError("dropout_rate must be in [0, 0.5): a neighbour majority must survive")
+    for k in range(2, n - 1, 2):
+        if n * reconstruction_failure_bound(k, dropout_rate) <= failure_probability:
+            return k
+    return max(n - 1, 0)
+
+
+def _ring(parties: Sequence[int], seed: bytes) -> list[int]:
+    rng = np.random.Generator(np.random.PCG64(int.from_bytes(hashlib.sha256(seed).digest(), "big")))
+    return [parties[i] for i in rng.permutation(len(parties))]
+
+
+def _check_degree(n: int, degree: int) -> None:
+    if degree < n - 1 and degree % 2:
+        raise ValueError("degree must be even unless the graph is complete")
 
 
 def neighbours(parties: Sequence[int], degree: int, seed: bytes) -> dict[int, frozenset[int]]:
     """Neighbour sets of a random `degree`-regular graph on `parties` (degree even or n - 1)."""
     n = len(parties)
+    _check_degree(n, degree)
     if degree >= n - 1:
-        return {p: frozenset(q for q in parties if q != p) for p in parties}
-    if degree % 2:
-        raise ValueError("degree must be even unless the graph is complete")
-    rng = np.random.Generator(np.random.PCG64(int.from_bytes(hashlib.sha256(seed).digest(), "big")))
-    ring = [parties[i] for i in rng.permutation(n)]
-    half = degree // 2
-    out: dict[int, frozenset[int]] = {}
-    for pos, p in enumerate(ring):
-        out[p] = frozenset(ring[(pos + off) % n] for off in range(-half, half + 1) if off != 0)
-    return out
+        everyone = frozenset(parties)
+        return {p: everyone - {p} for p in parties}
+    ring, half = _ring(parties, seed), degree // 2
+    return {
+        p: frozenset(ring[(pos + off) % n] for off in range(-half, half + 1) if off != 0)
+        for pos, p in enumerate(ring)
+    }
+
+
+def neighbours_of(party: int, parties: Sequence[int], degree: int, seed: bytes) -> frozenset[int]:
+    """One party's neighbours, in O(n) rather than the whole graph's O(n k)."""
+    n = len(parties)
+    _check_degree(n, degree)
+    if degree >= n - 1:
+        return frozenset(parties) - {party}
+    ring, half = _ring(parties, seed), degree // 2
+    pos = ring.index(party)
+    return frozenset(ring[(pos + off) % n] for off in range(-half, half + 1) if off != 0)

@@ -230,9 +230,8 @@ class SecAggServer:
                 mask_sk = shamir.combine(key_shares.get(j, []), t_share)
                 if _crypto.x25519_public(mask_sk) != self.state.keys[j].mask_public_key:
                     raise ProtocolError("reconstructed key does not match the advertised key")
-                for i in sorted(self._graph[j] & survivors):
-                    pk = self.state.keys[i].mask_public_key
-                    total += derivation.pairwise_mask(mask_sk, pk, round_id, j, i, d)
+                peers = {i: self.state.keys[i].mask_public_key for i in self._graph[j] & survivors}
+                derivation.add_pairwise_masks(total, mask_sk, peers, round_id, j)
         except ProtocolError as exc:
             raise self._abort(f"unmasking failed: {exc.reason}") from exc
         self.state.stage = "done"
