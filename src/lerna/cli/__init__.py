@@ -1,0 +1,177 @@
+"""The ``lerna`` command.
+
+Exit codes: 0 success; 1 the job failed (a round timed out, a server error); 2 bad usage or
+configuration (typer's own code for usage errors); 3 the data set is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from lerna.cli.serving import PARTS, BackgroundServer, build_app, free_port, port_is_free
+
+app = typer.Typer(
+    help="Lerna: privacy-preserving on-device personalization trained by federated learning.",
+    no_args_is_help=True,
+)
+console = Console()
+
+DEFAULT_PORTS = {"all": 8000, "fl-api": 8000, "mpc": 8100, "recommender": 9090}
+
+
+@app.command()
+def serve(
+    part: Annotated[str, typer.Argument(help=f"Which part to run: {', '.join(PARTS)}")] = "all",
+    host: Annotated[str, typer.Option(help="Address to bind")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port (default: 8000; mpc 8100; recommender 9090)")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Run the FL-API (and, for ``all``, every part in one process on the embedded default)."""
+    if part not in PARTS:
+        raise typer.BadParameter(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+    chosen = port or DEFAULT_PORTS[part]
+    if part == "recommender":
+        from lerna.recommender.app import RecommenderSettings, check_bind_allowed
+
+        check_bind_allowed(RecommenderSettings(host=host, port=chosen))
+    try:
+        asgi = build_app(part)
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(f"Lerna {part} on http://{host}:{chosen} (docs at /docs)")
+    uvicorn.run(
+        asgi, host=host, port=chosen, log_level="info", workers=workers if workers > 1 else None
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (the embedded default also does this at start)."""
+    from lerna.server.db import make_engine
+    from lerna.server.migrate import upgrade
+    from lerna.server.settings import Settings
+
+    settings = Settings()
+    upgrade(make_engine(settings.db_url))
+    console.print(f"database at head: {settings.db_url.split('@')[-1]}")
+
+
+def _load_dataset():  # type: ignore[no-untyped-def]
+    from lerna.sim import movielens
+
+    try:
+        return movielens.load()
+    except movielens.DatasetMissingError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(3) from None
+
+
+@app.command()
+def demo(
+    devices: Annotated[
+        int | None, typer.Option(help="Devices (MovieLens users); default: all 943")
+    ] = None,
+    rounds: Annotated[int | None, typer.Option(help="Federated rounds")] = None,
+    report: Annotated[Path, typer.Option(help="Where to write the JSON report")] = Path(
+        "reports/demo.json"
+    ),
+    serve: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving after the run")
+    ] = True,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    model: Annotated[str | None, typer.Option(help="Model type")] = None,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Share of selected devices that vanish")
+    ] = 0.0,
+) -> None:
+    """Start the embedded stack, run a MovieLens-100K fleet through real federated rounds, report."""
+    from lerna.cli import demo_job as demo_mod
+    from lerna.server.settings import Settings
+
+    data = _load_dataset()
+    n = min(devices or len(data.user_ids()), len(data.user_ids()))
+    if n < 1:
+        raise typer.BadParameter("--devices must be at least 1")
+    rounds = rounds or demo_mod.DEFAULT_ROUNDS
+    settings = Settings()
+    if not port_is_free(host, port):
+        new = free_port(host)
+        console.print(f"port {port} is busy; using {new}")
+        port = new
+    server = BackgroundServer(build_app("all", settings), host, port).start()
+    started = time.monotonic()
+    try:
+        ids = demo_mod.provision(server.url, n, model or demo_mod.DEFAULT_MODEL, data)
+        storage = demo_mod.new_run_dir(settings.data_dir)
+        result = demo_mod.run_fleet(
+            server.url, ids["app"]["token"], n, rounds, storage, data, dropout
+        )
+        shutil.rmtree(storage, ignore_errors=True)
+        extra = demo_mod.extras(data, n, rounds, model or demo_mod.DEFAULT_MODEL)
+        body = demo_mod.build_report(
+            result,
+            {**extra, "seconds": round(time.monotonic() - started, 1), "dashboard": server.url},
+        )
+        demo_mod.write_report(report, body)
+        demo_mod.print_report(console, body)
+        console.print(f"report written to {report}")
+    except Exception as exc:
+        server.stop()
+        console.print(f"[red]demo failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if not serve:
+        server.stop()
+        return
+    console.print(f"\nDashboard: {server.url}/  API docs: {server.url}/docs")
+    console.print(f"Log in as {demo_mod.DEMO_EMAIL} / {demo_mod.DEMO_PASSWORD}  (Ctrl-C to stop)")
+    try:
+        while server.thread.is_alive():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@app.command()
+def simulate(
+    server: Annotated[str, typer.Option(help="FL-API base URL")],
+    app_token: Annotated[str, typer.Option(help="The app's token")],
+    devices: Annotated[int, typer.Option(min=1)] = 100,
+    rounds: Annotated[int, typer.Option(min=1)] = 3,
+    report: Annotated[Path, typer.Option()] = Path("reports/simulate.json"),
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9)] = 0.0,
+    storage: Annotated[
+        Path | None, typer.Option(help="Where the devices keep their stores")
+    ] = None,
+) -> None:
+    """Drive N real SDK clients (MovieLens users) over HTTP against a running server."""
+    from lerna.cli import demo_job as demo_mod
+
+    data = _load_dataset()
+    where = storage or demo_mod.new_run_dir(Path(os.environ.get("LERNA_DATA_DIR", ".lerna")))
+    try:
+        result = demo_mod.run_fleet(
+            server.rstrip("/"), app_token, devices, rounds, where, data, dropout
+        )
+    except Exception as exc:
+        console.print(f"[red]simulation failed:[/red] {exc}")
+        raise typer.Exit(1) from None
+    body = demo_mod.build_report(result, {"server": server})
+    demo_mod.write_report(report, body)
+    demo_mod.print_report(console, body)
+    console.print(f"report written to {report}")
+
+
+def main() -> None:
+    app()
