@@ -62,7 +62,11 @@ async def import_events(
             raise InvalidInputError(f"more than {limit} events in one import")
         try:
             events.append(_EVENT.validate_python(json.loads(line)))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise InvalidInputError(f"line {lineno}: {exc}".splitlines()[0]) from exc
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"line {lineno}: not JSON ({exc.msg})") from exc
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise InvalidInputError(f"line {lineno}: {where}: {err['msg']}") from exc
     done = service.ingest(engine_id, events)
     return EventsAccepted(accepted=done.accepted, ignored=done.ignored, comment="import stored")
