@@ -46,18 +46,18 @@ def test_engine_config_is_validated(client: SyncClient) -> None:
         {
             "engineId": "e",
             "algorithm": {"indicators": [{"name": "a"}, {"name": "b", "aliases": ["a"]}]},
-        },  # fmt: skip
+        },
         {
             "engineId": "e",
             "algorithm": {"indicators": [{"name": "a"}], "blacklistIndicators": ["z"]},
-        },  # fmt: skip
+        },
         {
             "engineId": "e",
             "algorithm": {
                 "indicators": [{"name": "a"}],
                 "rankings": [{"type": "popular", "duration": "3 fortnights"}],
             },
-        },  # fmt: skip
+        },
     ]
     for config in bad:
         r = client.post("/engines", json=config)
