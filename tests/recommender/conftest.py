@@ -9,7 +9,8 @@ import pytest
 
 from lerna.recommender.app import create_app
 from lerna.recommender.settings import RecommenderSettings
-from recommender.helpers import Harness, SyncClient, buy_events
+
+from .helpers import Harness, SyncClient, buy_events
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 from lerna.recommender.app import create_app
 from lerna.recommender.errors import UnsafeBindError
 from lerna.recommender.settings import RecommenderSettings, check_bind_allowed
-from recommender.helpers import Harness, SyncClient, buy_events
+
+from .helpers import Harness, SyncClient, buy_events
 
 ADMIN, CLIENT, OTHER = "admin-token-1", "client-token-1", "other-token-1"
 

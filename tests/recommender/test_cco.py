@@ -9,7 +9,8 @@ from lerna.recommender.cco import EventTable, train_cco
 from lerna.recommender.config import AlgorithmConfig
 from lerna.recommender.errors import JobCancelledError
 from lerna.recommender.model import CCOModel
-from recommender.helpers import BUYS, g_squared
+
+from .helpers import BUYS, g_squared
 
 
 def table(buys: dict[str, list[str]] = BUYS, event: str = "buy") -> EventTable:

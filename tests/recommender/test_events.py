@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from recommender.helpers import BUYS, Harness, SyncClient, buy_events
+from .helpers import BUYS, Harness, SyncClient, buy_events
 
 
 def test_set_merges_and_takes_effect_at_once(shop: Harness) -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from lerna.recommender.llr import log_likelihood_ratio
-from recommender.helpers import g_squared
+
+from .helpers import g_squared
 
 
 def test_perfect_association_is_4k_ln2() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from recommender.helpers import Harness, buy_events, g_squared, iso
+from .helpers import Harness, buy_events, g_squared, iso
 
 
 def test_user_query_scores_correlators_then_backfills_by_popularity(shop: Harness) -> None:
