@@ -6,9 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from lerna.core.models.base import Examples, FitResult, Model, ModelSpec
+from lerna.core.models.factorization import FactorizationModel
 from lerna.core.models.logistic import LogisticModel
 
-MODEL_TYPES: dict[str, type[Model]] = {LogisticModel.kind: LogisticModel}
+MODEL_TYPES: dict[str, type[Model]] = {
+    LogisticModel.kind: LogisticModel,
+    FactorizationModel.kind: FactorizationModel,
+}
 
 
 def create_model(

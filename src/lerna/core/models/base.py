@@ -10,7 +10,7 @@ state is never in an upload.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -96,6 +96,33 @@ class Model(ABC):
         ``items`` holds catalog indices, or -1 for items the global model has no id for
         (new candidates), which are then scored from their metadata alone.
         """
+
+    def personalize(self, examples: Examples, item_features: np.ndarray) -> None:
+        """Fit only the personal state to the current global weights (no upload follows).
+
+        Optional: called after a new version is downloaded, so that scoring pairs the new
+        global weights with a personal state that was fitted against them. The default keeps
+        the personal state as it is.
+        """
+        del examples, item_features
+
+    def fit_central(
+        self,
+        examples_by_user: Sequence[Examples],
+        item_features: np.ndarray,
+        rng: np.random.Generator,
+    ) -> None:
+        """Train the global weights on everyone's data at once (the evaluation's upper bound).
+
+        Never used in production, where no party holds everyone's data. The default pools all
+        examples into one local fit; models with a better central solver override it.
+        """
+        pooled = Examples(
+            np.concatenate([ex.context for ex in examples_by_user]),
+            np.concatenate([ex.items for ex in examples_by_user]),
+            np.concatenate([ex.labels for ex in examples_by_user]),
+        )
+        self.fit_local(pooled, item_features, rng)
 
     def _check_weights(
         self, weights: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray]
