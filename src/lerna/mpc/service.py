@@ -1,0 +1,153 @@
+"""What the MPC service decides: who gets a seed, and which one set per round gets a mask sum.
+
+The rules that keep the FL-API from isolating a device live here, in one place:
+- a set must hold at least `threshold` distinct devices (the larger of this service's floor and
+  nothing the FL-API can lower);
+- every device in the set must have fetched its seed for that round (the FL-API cannot pad a
+  set with devices that never took part);
+- exactly one set per round is ever answered, recorded in the same transaction that releases
+  the sum, so two overlapping sets can never be differenced;
+- once a round is answered no further seeds are handed out for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lerna.core.secagg import ProtocolError, two_server
+from lerna.core.secagg.messages import encode_vector
+from lerna.core.secagg.tickets import TicketClaims, verify_ticket
+from lerna.mpc.db import AnsweredSet, SeedIssue, transaction
+from lerna.mpc.errors import (
+    InvalidRequest,
+    NoiseTooLow,
+    RoundClosed,
+    SetTooSmall,
+    Unauthorized,
+    UnknownDevices,
+)
+from lerna.mpc.schemas import MaskSumCreate, MaskSumPublic, SeedPublic
+from lerna.mpc.settings import MPCSettings
+
+
+class MaskService:
+    def __init__(
+        self,
+        settings: MPCSettings,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock
+
+    # -- credentials --------------------------------------------------------------------------
+
+    def device_claims(self, ticket: str | None) -> TicketClaims:
+        if not ticket:
+            raise Unauthorized("a device ticket from the FL-API is required")
+        try:
+            return verify_ticket(self.settings.secret("ticket_key"), ticket, int(self.clock()))
+        except ProtocolError as exc:
+            raise Unauthorized(exc.reason) from exc
+
+    def check_fl_api(self, token: str | None) -> None:
+        expected = self.settings.secret("api_token")
+        if not token or not hmac.compare_digest(token.encode(), expected):
+            raise Unauthorized("invalid service token")
+
+    # -- seeds --------------------------------------------------------------------------------
+
+    def issue_seed(self, claims: TicketClaims) -> SeedPublic:
+        """The device's seed for the ticket's round; asking again returns the same seed."""
+        with transaction(self.sessions) as session:
+            if session.get(AnsweredSet, claims.round_id) is not None:
+                raise RoundClosed("this round's mask sum was already released")
+            if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
+                session.add(
+                    SeedIssue(
+                        round_id=claims.round_id,
+                        device_id=claims.device_id,
+                        issued_at=datetime.now(UTC),
+                    )
+                )
+        seed = two_server.device_seed(
+            self.settings.secret("master_key"), claims.round_id, claims.device_id
+        )
+        return SeedPublic(round_id=claims.round_id, device_id=claims.device_id, seed=seed)
+
+    # -- mask sums ----------------------------------------------------------------------------
+
+    def _validate(self, body: MaskSumCreate) -> None:
+        if len(set(body.device_ids)) != len(body.device_ids):
+            raise InvalidRequest("device_ids lists a device more than once")
+        if len(body.device_ids) < self.settings.threshold:
+            raise SetTooSmall(
+                f"a set needs at least {self.settings.threshold} devices, got {len(body.device_ids)}"
+            )
+        if body.vector_length > self.settings.max_vector_length:
+            raise InvalidRequest(f"vector_length exceeds {self.settings.max_vector_length}")
+        floor = self.settings.min_noise_multiplier
+        given = body.noise.noise_multiplier if body.noise else 0.0
+        if given < floor:
+            raise NoiseTooLow(f"noise_multiplier must be at least {floor}")
+
+    def negated_mask_sum(self, round_id: str, body: MaskSumCreate) -> MaskSumPublic:
+        """-(sum of the set's masks) (+ central noise), released at most once per round."""
+        self._validate(body)
+        devices = sorted(body.device_ids)
+        digest = hashlib.sha256("\n".join(devices).encode()).hexdigest()
+        try:
+            with transaction(self.sessions) as session:
+                if session.get(AnsweredSet, round_id) is not None:
+                    raise RoundClosed("a set was already answered for this round")
+                issued = set(
+                    session.scalars(
+                        select(SeedIssue.device_id).where(SeedIssue.round_id == round_id)
+                    )
+                )
+                missing = [d for d in devices if d not in issued]
+                if missing:
+                    raise UnknownDevices(
+                        f"{len(missing)} device(s) never received a seed for this round"
+                    )
+                session.add(
+                    AnsweredSet(
+                        round_id=round_id,
+                        device_count=len(devices),
+                        devices_sha256=digest,
+                        answered_at=datetime.now(UTC),
+                    )
+                )
+                session.flush()
+                total = self._compute(round_id, devices, body)
+        except IntegrityError as exc:  # a concurrent request answered first
+            raise RoundClosed("a set was already answered for this round") from exc
+        return MaskSumPublic(
+            round_id=round_id,
+            device_count=len(devices),
+            vector_length=body.vector_length,
+            noise_added=body.noise is not None and body.noise.noise_multiplier > 0,
+            negated_mask_sum=total,
+        )
+
+    def _compute(self, round_id: str, devices: list[str], body: MaskSumCreate) -> bytes:
+        master = self.settings.secret("master_key")
+        seeds = (two_server.device_seed(master, round_id, d) for d in devices)
+        total = two_server.negated_mask_sum(seeds, body.vector_length)
+        if body.noise is not None and body.noise.noise_multiplier > 0:
+            std = body.noise.noise_multiplier * body.noise.clip_norm * body.noise.scale
+            rng = np.random.default_rng(secrets.randbits(128))
+            noise = np.rint(rng.normal(0.0, std, body.vector_length)).astype(np.int64)
+            total += noise.astype(np.uint32)
+        return encode_vector(total)
