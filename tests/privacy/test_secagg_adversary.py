@@ -161,7 +161,9 @@ def test_replays_are_refused_at_every_stage() -> None:
 def test_share_ciphertexts_are_bound_to_round_and_parties() -> None:
     config = make_config(N, 64, threshold=7)
     run = run_round(config, {}, seed=16, until="masked_input")
-    old_share = run.server().state.uploads[2][0]  # from party 2 in round 1
+    old_share = next(  # a share party 2 sent in round 1
+        s for shares in run.server().state.inboxes.values() for s in shares if s.sender == 2
+    )
     fresh = make_config(N, 64, threshold=7, round_id="app-1:round-2")
     server = SecAggServer.start(fresh)
     clients = {p: SecAggClient(p) for p in fresh.parties}

@@ -93,7 +93,7 @@ def test_abort_at_masked_input_reveals_nothing() -> None:
         server.close_masked_input()
     assert server.state.stage == "aborted"
     assert server.state.unmask_request is None and server.state.responses == {}
-    assert server.state.uploads == {} and server.state.masked_sum == b""
+    assert server.state.inboxes == {} and server.state.masked_sum == b""
     with pytest.raises(RoundAborted):
         server.unmask_request()
 

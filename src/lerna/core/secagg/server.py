@@ -68,7 +68,7 @@ class SecAggServer:
     def _abort(self, reason: str) -> RoundAborted:
         self.state.stage = "aborted"
         self.state.abort_reason = reason
-        self.state.uploads = {}
+        self.state.inboxes = {}
         self.state.masked_sum = b""
         return RoundAborted(reason)
 
@@ -136,7 +136,8 @@ class SecAggServer:
         expected = {j for j in self._graph[msg.sender] if j in self.state.keys}
         if {s.recipient for s in msg.shares} != expected:
             raise ProtocolError("shares must address exactly the advertised neighbours")
-        self.state.uploads[msg.sender] = list(msg.shares)
+        for share in msg.shares:
+            self.state.inboxes.setdefault(share.recipient, []).append(share)
         self.state.shared.append(msg.sender)
 
     def close_share_keys(self) -> None:
@@ -148,12 +149,7 @@ class SecAggServer:
         self._expect("masked_input", self.config.round_id)
         if party not in self.state.shared:
             raise ProtocolError("party did not share keys")
-        shares = [
-            s
-            for j in sorted(self._graph[party])
-            for s in self.state.uploads.get(j, [])
-            if s.recipient == party
-        ]
+        shares = sorted(self.state.inboxes.get(party, []), key=lambda s: s.sender)
         return SharesInbox(round_id=self.config.round_id, recipient=party, shares=shares)
 
     # -- stage 3: masked input ----------------------------------------------------------------
@@ -236,5 +232,5 @@ class SecAggServer:
             raise self._abort(f"unmasking failed: {exc.reason}") from exc
         self.state.stage = "done"
         self.state.result = encode_vector(total)
-        self.state.uploads = {}
+        self.state.inboxes = {}
         return total

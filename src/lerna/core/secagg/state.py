@@ -32,8 +32,8 @@ class ServerState(BaseModel):
     """U1 once stage 1 closes: parties whose keys were accepted."""
     shared: list[int] = []
     """U2: parties whose encrypted shares were accepted."""
-    uploads: dict[int, list[EncryptedShare]] = {}
-    """Sender -> its encrypted shares, routed to recipients on request; emptied when done."""
+    inboxes: dict[int, list[EncryptedShare]] = {}
+    """Recipient -> the encrypted shares addressed to it (only from U2); emptied when done."""
     masked_from: list[int] = []
     """U3: senders whose masked input was added to `masked_sum`."""
     masked_sum: B64Bytes = b""
