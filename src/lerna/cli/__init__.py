@@ -16,6 +16,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from lerna.sim import movielens
+
 from lerna.cli.serving import PARTS, BackgroundServer, build_app, free_port, port_is_free
 
 app = typer.Typer(
@@ -67,9 +69,7 @@ def migrate() -> None:
     console.print(f"database at head: {settings.db_url.split('@')[-1]}")
 
 
-def _load_dataset():  # type: ignore[no-untyped-def]
-    from lerna.sim import movielens
-
+def _load_dataset() -> movielens.MovieLens:
     try:
         return movielens.load()
     except movielens.DatasetMissingError as exc:
