@@ -8,11 +8,13 @@ import dp_accounting
 import numpy as np
 import pytest
 from dp_accounting import pld, rdp
+from pydantic import ValidationError
 from scipy import stats
 
 from lerna.core.dp import (
     PrivacyAccountant,
     PrivacyBudget,
+    PrivacyConfig,
     central_noise,
     clip_l2,
     distributed_noise,
@@ -92,3 +94,14 @@ def test_accountant_refuses_meaningless_parameters() -> None:
         PrivacyAccountant(1.0, 0.0, 1e-5)
     with pytest.raises(ValueError, match="delta"):
         PrivacyAccountant(1.0, 0.1, 1.0)
+
+
+def test_privacy_config_defaults_and_validation() -> None:
+    config = PrivacyConfig()
+    assert config.mode == "secagg+" and config.dp_enabled
+    assert PrivacyConfig.model_validate_json(config.model_dump_json()) == config
+    with pytest.raises(ValidationError, match="noise_multiplier > 0"):
+        PrivacyConfig(noise_multiplier=0.0)
+    with pytest.raises(ValidationError):
+        PrivacyConfig(mode="plain")  # type: ignore[arg-type]
+    assert not PrivacyConfig(noise_multiplier=0.0, epsilon_budget=None).dp_enabled

@@ -9,11 +9,14 @@ unmasked sum carries the full noise). See docs/privacy.md for the dropout caveat
 
 from lerna.core.dp.accountant import PrivacyAccountant, PrivacyBudget, PrivacySpent
 from lerna.core.dp.clipping import clip_l2
+from lerna.core.dp.config import PrivacyConfig, PrivacyMode
 from lerna.core.dp.noise import central_noise, distributed_noise, distributed_noise_std
 
 __all__ = [
     "PrivacyAccountant",
     "PrivacyBudget",
+    "PrivacyConfig",
+    "PrivacyMode",
     "PrivacySpent",
     "central_noise",
     "clip_l2",
