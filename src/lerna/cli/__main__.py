@@ -1,0 +1,3 @@
+from lerna.cli import main
+
+main()
