@@ -34,5 +34,10 @@ def test_demo_runs_rounds_and_writes_the_report(tmp_path: Path) -> None:
 
 
 def test_serve_rejects_unknown_part() -> None:
-    proc = subprocess.run([sys.executable, "-m", "lerna.cli", "serve", "nope"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lerna.cli", "serve", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "unknown part" in proc.stdout + proc.stderr

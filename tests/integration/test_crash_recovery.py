@@ -45,7 +45,9 @@ class ServerProcess:
             except httpx.HTTPError:
                 time.sleep(0.2)
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "server exited")
+                raise RuntimeError(
+                    self.proc.stderr.read().decode() if self.proc.stderr else "server exited"
+                )
         raise RuntimeError("server did not become healthy")
 
     def kill(self) -> None:
@@ -73,10 +75,15 @@ def test_sigkill_mid_round_loses_no_acknowledged_upload(server: ServerProcess) -
         headers, app, task = api.setup_task(cohort_size=4, min_participants=4, upload_seconds=600)
         devices = [api.enroll(app["token"]) for _ in range(4)]
         _, base = api.model(devices[0], task["id"])
-        rid = [api.checkin(d, task["id"]) for d in devices][0]["round_id"]
+        assignments = [api.checkin(d, task["id"]) for d in devices]
+        rid = assignments[0]["round_id"]
         values = [1.0, 2.0, 3.0, 6.0]
-        first = api.upload(devices[0], rid, update_like(base, values[0]), num_examples=1, upload_id="upload-dev-0")
-        second = api.upload(devices[1], rid, update_like(base, values[1]), num_examples=1, upload_id="upload-dev-1")
+        first = api.upload(
+            devices[0], rid, update_like(base, values[0]), num_examples=1, upload_id="upload-dev-0"
+        )
+        second = api.upload(
+            devices[1], rid, update_like(base, values[1]), num_examples=1, upload_id="upload-dev-1"
+        )
         assert first.status_code == second.status_code == 200
 
     server.kill()
@@ -85,7 +92,9 @@ def test_sigkill_mid_round_loses_no_acknowledged_upload(server: ServerProcess) -
     with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=30) as http:
         api = ApiClient(http)
         # device 1 never saw its acknowledgement and sends the same upload again
-        again = api.upload(devices[1], rid, update_like(base, values[1]), num_examples=1, upload_id="upload-dev-1")
+        again = api.upload(
+            devices[1], rid, update_like(base, values[1]), num_examples=1, upload_id="upload-dev-1"
+        )
         assert again.status_code == 409 and again.json()["code"] == "already_uploaded"
         for i in (2, 3):
             r = api.upload(devices[i], rid, update_like(base, values[i]), num_examples=1)
@@ -94,5 +103,7 @@ def test_sigkill_mid_round_loses_no_acknowledged_upload(server: ServerProcess) -
         assert manifest.version == 1
         for name in base:
             np.testing.assert_allclose(new[name], base[name] + np.mean(values), rtol=1e-6)
-        versions = http.get(f"/api/apps/{app['id']}/tasks/{task['id']}/versions", headers=headers).json()
+        versions = http.get(
+            f"/api/apps/{app['id']}/tasks/{task['id']}/versions", headers=headers
+        ).json()
         assert versions[1]["participants"] == 4 and versions[1]["num_examples"] == 4

@@ -20,10 +20,14 @@ def _client(api: ApiClient, token: str, path: Path, uid: str, seed: int = 0) -> 
     return LernaClient(token, path, http=api.http, device_uid=uid, seed=seed).start()
 
 
-def _history(n: int, liked_genre_items: list[str], other: list[str]) -> list[tuple[datetime, str, bool]]:
+def _history(
+    n: int, liked_genre_items: list[str], other: list[str]
+) -> list[tuple[datetime, str, bool]]:
     rows = []
     for i in range(n):
-        item = liked_genre_items[i % len(liked_genre_items)] if i % 2 == 0 else other[i % len(other)]
+        item = (
+            liked_genre_items[i % len(liked_genre_items)] if i % 2 == 0 else other[i % len(other)]
+        )
         rows.append((T0 + timedelta(hours=i), item, i % 2 == 0))
     return rows
 
@@ -37,18 +41,26 @@ def test_devices_train_upload_and_pick_up_new_version(api: ApiClient, tmp_path: 
         c.record_history(_history(30, news, rest))
     outcomes = [c.train_round() for c in clients]
     assert [o.status for o in outcomes] == ["uploaded"] * 3
-    assert all(o.num_examples == 24 for o in outcomes), "the newest 20% is held out, never trained on"
+    assert all(o.num_examples == 24 for o in outcomes), (
+        "the newest 20% is held out, never trained on"
+    )
     assert clients[0].sync() is True and clients[0].version == 1
-    versions = api.http.get(f"/api/apps/{app['id']}/tasks/{task['id']}/versions", headers=headers).json()
+    versions = api.http.get(
+        f"/api/apps/{app['id']}/tasks/{task['id']}/versions", headers=headers
+    ).json()
     assert versions[1]["participants"] == 3 and versions[1]["num_examples"] == 72
     ranked = clients[0].top_n(3, when=T0, exclude_seen=False)
     assert len(ranked) == 3 and all(item in news for item in ranked), ranked
 
 
-def test_personal_state_survives_restart_and_is_never_uploaded(api: ApiClient, tmp_path: Path) -> None:
-    _, app, task = api.setup_task(cohort_size=1, min_participants=1, model_type="logistic")
+def test_personal_state_survives_restart_and_is_never_uploaded(
+    api: ApiClient, tmp_path: Path
+) -> None:
+    _, app, _ = api.setup_task(cohort_size=1, min_participants=1, model_type="logistic")
     sent: list[bytes] = []
-    api.http.event_hooks["request"].append(lambda req: sent.append(req.read()) if "/upload" in req.url.path else None)
+    api.http.event_hooks["request"].append(
+        lambda req: sent.append(req.read()) if "/upload" in req.url.path else None
+    )
     client = _client(api, app["token"], tmp_path / "d", "dev-p")
     client.record_history(_history(20, ["item0", "item3"], ["item1", "item2"]))
     assert client.train_round().status == "uploaded"
@@ -94,7 +106,9 @@ def test_mismatched_model_is_refused_and_previous_kept(api: ApiClient, tmp_path:
     from lerna.core.weights import Manifest, dump_archive, layout_of
 
     wrong = {"w": np.ones(3, np.float32), "b": np.ones(1, np.float32)}
-    archive = dump_archive(Manifest(kind="model", model="logistic", version=9, arrays=layout_of(wrong)), wrong)
+    archive = dump_archive(
+        Manifest(kind="model", model="logistic", version=9, arrays=layout_of(wrong)), wrong
+    )
     with pytest.raises(ProtocolError):
         client._install(archive)
     with pytest.raises(ProtocolError):

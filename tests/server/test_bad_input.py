@@ -17,11 +17,20 @@ def round_ctx(api: ApiClient) -> dict:  # type: ignore[type-arg]
     device = api.enroll(app["token"])
     _, base = api.model(device, task["id"])
     rid = api.checkin(device, task["id"])["round_id"]
-    return {"headers": headers, "app": app, "task": task, "device": device, "base": base, "rid": rid}
+    return {
+        "headers": headers,
+        "app": app,
+        "task": task,
+        "device": device,
+        "base": base,
+        "rid": rid,
+    }
 
 
 def _uploads(api: ApiClient, ctx: dict) -> int:  # type: ignore[type-arg]
-    rounds = api.http.get(f"/api/apps/{ctx['app']['id']}/tasks/{ctx['task']['id']}/rounds", headers=ctx["headers"])
+    rounds = api.http.get(
+        f"/api/apps/{ctx['app']['id']}/tasks/{ctx['task']['id']}/rounds", headers=ctx["headers"]
+    )
     return int(rounds.json()[0]["uploads"])
 
 
@@ -60,10 +69,26 @@ def test_garbage_and_truncated_archives(api: ApiClient, round_ctx: dict) -> None
 def test_bad_meta_is_refused(api: ApiClient, round_ctx: dict) -> None:  # type: ignore[type-arg]
     update = update_like(round_ctx["base"], 0.1)
     for meta in (
-        {"round_id": round_ctx["rid"], "base_version": 0, "num_examples": 0, "upload_id": "abcdefgh12"},
+        {
+            "round_id": round_ctx["rid"],
+            "base_version": 0,
+            "num_examples": 0,
+            "upload_id": "abcdefgh12",
+        },
         {"round_id": round_ctx["rid"], "base_version": 0, "num_examples": 3, "upload_id": "x"},
-        {"round_id": round_ctx["rid"], "base_version": 0, "num_examples": 3, "upload_id": "abcdefgh12", "metrics": {"ndcg@10": 7.0}},
-        {"round_id": round_ctx["rid"] + 99, "base_version": 0, "num_examples": 3, "upload_id": "abcdefgh12"},
+        {
+            "round_id": round_ctx["rid"],
+            "base_version": 0,
+            "num_examples": 3,
+            "upload_id": "abcdefgh12",
+            "metrics": {"ndcg@10": 7.0},
+        },
+        {
+            "round_id": round_ctx["rid"] + 99,
+            "base_version": 0,
+            "num_examples": 3,
+            "upload_id": "abcdefgh12",
+        },
     ):
         r = api.upload(round_ctx["device"], round_ctx["rid"], update, meta=meta)
         assert r.status_code == 422, r.text
@@ -74,13 +99,20 @@ def test_stale_version_and_unknown_round(api: ApiClient, round_ctx: dict) -> Non
     update = update_like(round_ctx["base"], 0.1)
     stale = api.upload(round_ctx["device"], round_ctx["rid"], update, base_version=3)
     assert stale.status_code == 409 and stale.json()["code"] == "stale_version"
-    unknown = api.upload(round_ctx["device"], 9999, update, meta={"round_id": 9999, "base_version": 0, "num_examples": 1, "upload_id": "abcdefgh12"})
+    unknown = api.upload(
+        round_ctx["device"],
+        9999,
+        update,
+        meta={"round_id": 9999, "base_version": 0, "num_examples": 1, "upload_id": "abcdefgh12"},
+    )
     assert unknown.status_code == 404
 
 
 def test_oversize_upload_is_refused(api: ApiClient, round_ctx: dict) -> None:  # type: ignore[type-arg]
     big = b"\x00" * (33 << 20)
-    r = api.http.post(f"/v1/device/rounds/{round_ctx['rid']}/upload", content=big, headers=round_ctx["device"])
+    r = api.http.post(
+        f"/v1/device/rounds/{round_ctx['rid']}/upload", content=big, headers=round_ctx["device"]
+    )
     assert r.status_code == 413 and r.json()["code"] == "payload_too_large"
 
 
@@ -105,7 +137,9 @@ def test_blacklisted_device_cannot_train(api: ApiClient, round_ctx: dict) -> Non
     assert r.status_code == 200 and r.json()["block_training"]
     up = api.upload(round_ctx["device"], round_ctx["rid"], update_like(round_ctx["base"], 0.1))
     assert up.status_code == 403 and up.json()["code"] == "device_blacklisted"
-    check = api.http.post(f"/v1/device/tasks/{round_ctx['task']['id']}/checkin", headers=round_ctx["device"])
+    check = api.http.post(
+        f"/v1/device/tasks/{round_ctx['task']['id']}/checkin", headers=round_ctx["device"]
+    )
     assert check.status_code == 403
     config = api.http.get("/v1/device/config", headers=round_ctx["device"]).json()
     assert config == {"training_enabled": False, "predictions_enabled": True}
@@ -113,11 +147,15 @@ def test_blacklisted_device_cannot_train(api: ApiClient, round_ctx: dict) -> Non
 
 
 def test_malformed_json_and_wrong_types(api: ApiClient) -> None:
-    r = api.http.post("/api/auth/register", content=b"{not json", headers={"Content-Type": "application/json"})
+    r = api.http.post(
+        "/api/auth/register", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["code"] == "invalid"
     r = api.http.post("/api/auth/register", json={"email": "nope", "password": "short", "name": ""})
     assert r.status_code == 422 and "email" in r.json()["message"]
-    r = api.http.post("/v1/devices/enroll", json={"device_uid": "a b c"}, headers={"X-App-Token": "app_x"})
+    r = api.http.post(
+        "/v1/devices/enroll", json={"device_uid": "a b c"}, headers={"X-App-Token": "app_x"}
+    )
     assert r.status_code in (401, 422)
 
 
@@ -135,8 +173,14 @@ def test_task_config_validation(api: ApiClient) -> None:
     ]
     for extra, code in cases:
         body = {"name": "t", "feature_schema": SCHEMA, "catalog": {"items": CATALOG}, **extra}
-        r = api.http.post(url, json=body, headers=headers) if "nan" not in repr(extra) else api.http.post(
-            url, content=_json_with_nan(body), headers={**headers, "Content-Type": "application/json"}
+        r = (
+            api.http.post(url, json=body, headers=headers)
+            if "nan" not in repr(extra)
+            else api.http.post(
+                url,
+                content=_json_with_nan(body),
+                headers={**headers, "Content-Type": "application/json"},
+            )
         )
         assert r.status_code == 422, (extra, r.text)
         assert r.json()["code"] == code, (extra, r.json())
@@ -151,10 +195,17 @@ def _json_with_nan(body: dict) -> bytes:  # type: ignore[type-arg]
 
 def test_duplicate_email_and_wrong_password(api: ApiClient) -> None:
     api.signup("dup@example.com")
-    r = api.http.post("/api/auth/register", json={"email": "dup@example.com", "password": "password-2", "name": "x"})
+    r = api.http.post(
+        "/api/auth/register",
+        json={"email": "dup@example.com", "password": "password-2", "name": "x"},
+    )
     assert r.status_code == 409 and r.json()["code"] == "email_taken"
-    r = api.http.post("/api/auth/login", json={"email": "dup@example.com", "password": "wrong-password"})
+    r = api.http.post(
+        "/api/auth/login", json={"email": "dup@example.com", "password": "wrong-password"}
+    )
     assert r.status_code == 401
-    r = api.http.post("/api/auth/login", json={"email": "ghost@example.com", "password": "wrong-password"})
+    r = api.http.post(
+        "/api/auth/login", json={"email": "ghost@example.com", "password": "wrong-password"}
+    )
     assert r.status_code == 401 and r.json()["code"] == "bad_credentials"
     assert api.http.get("/api/me", headers={"Authorization": "Bearer not.a.jwt"}).status_code == 401

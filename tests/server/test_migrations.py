@@ -14,6 +14,8 @@ def test_migrations_match_models(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     engine.dispose()
     assert diff == []

@@ -21,11 +21,15 @@ def test_round_averages_updates_weighted_by_examples(api: ApiClient) -> None:
     expected = (1.0 * 1 + 2.0 * 2 + 4.0 * 1) / 4
     for name in base:
         np.testing.assert_allclose(new[name], base[name] + expected, rtol=1e-6)
-    versions = api.http.get(f"/api/apps/{app['id']}/tasks/{task['id']}/versions", headers=headers).json()
+    versions = api.http.get(
+        f"/api/apps/{app['id']}/tasks/{task['id']}/versions", headers=headers
+    ).json()
     assert [v["version"] for v in versions] == [0, 1]
     assert versions[0]["metrics"] == {"ndcg@10": 0.25} and versions[0]["reports"] == 3
     assert versions[1]["participants"] == 3 and versions[1]["num_examples"] == 4
-    rounds = api.http.get(f"/api/apps/{app['id']}/tasks/{task['id']}/rounds", headers=headers).json()
+    rounds = api.http.get(
+        f"/api/apps/{app['id']}/tasks/{task['id']}/rounds", headers=headers
+    ).json()
     assert rounds[0]["state"] == "completed" and rounds[0]["dropouts"] == 0
 
 
@@ -61,7 +65,9 @@ def test_replayed_upload_is_refused_and_not_counted_twice(api: ApiClient) -> Non
 def test_round_fails_below_minimum_at_deadline_and_next_round_opens(api: ApiClient) -> None:
     import time
 
-    _, app, task = api.setup_task(cohort_size=5, min_participants=2, selection_seconds=0.3, upload_seconds=0.3)
+    _, app, task = api.setup_task(
+        cohort_size=5, min_participants=2, selection_seconds=0.3, upload_seconds=0.3
+    )
     device = api.enroll(app["token"])
     first = api.checkin(device, task["id"])
     time.sleep(0.7)
@@ -74,15 +80,22 @@ def test_round_fails_below_minimum_at_deadline_and_next_round_opens(api: ApiClie
 def test_dropouts_are_counted_when_the_deadline_closes_the_round(api: ApiClient) -> None:
     import time
 
-    headers, app, task = api.setup_task(cohort_size=3, min_participants=2, selection_seconds=0.2, upload_seconds=0.5)
+    headers, app, task = api.setup_task(
+        cohort_size=3, min_participants=2, selection_seconds=0.2, upload_seconds=0.5
+    )
     devices = [api.enroll(app["token"]) for _ in range(3)]
     _, base = api.model(devices[0], task["id"])
-    rid = [api.checkin(d, task["id"]) for d in devices][0]["round_id"]
+    assignments = [api.checkin(d, task["id"]) for d in devices]
+    rid = assignments[0]["round_id"]
     for d in devices[:2]:
         assert api.upload(d, rid, update_like(base, 1.0)).status_code == 200
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the server's ticker closes the round after the upload deadline
-        rounds = api.http.get(f"/api/apps/{app['id']}/tasks/{task['id']}/rounds", headers=headers).json()
+    while (
+        time.monotonic() < deadline
+    ):  # the server's ticker closes the round after the upload deadline
+        rounds = api.http.get(
+            f"/api/apps/{app['id']}/tasks/{task['id']}/rounds", headers=headers
+        ).json()
         if rounds[0]["state"] != "open":
             break
         time.sleep(0.1)
