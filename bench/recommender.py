@@ -1,0 +1,289 @@
+"""MovieLens-100K benchmark of the recommendation service against SAR and implicit ALS/BPR.
+
+Protocol (Microsoft Recommenders' SAR notebook): per-user stratified random 75/25 split with a
+fixed seed, top 10, every item a user rated in training removed from their list, all of a
+user's test ratings relevant; NDCG@10, P@10 and MAP as Microsoft Recommenders defines them
+(lerna.recommender.metrics). SAR's figures are its published ones (0.382 / 0.331 / 0.111 on
+the same protocol); ALS and BPR run here, on the same split. Then speed: training time against
+implicit ALS, and query latency over HTTP (uvicorn in a subprocess on a free loopback port)
+with 1 and 16 concurrent clients.
+
+Run: .venv/bin/python bench/recommender.py [--seed 42] [--queries 2000] [--skip-http]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import scipy.sparse as sp
+
+from lerna.recommender.catalog import ItemCatalog
+from lerna.recommender.cco import EventTable, train_cco
+from lerna.recommender.config import AlgorithmConfig
+from lerna.recommender.metrics import RankingScores, ranking_metrics
+from lerna.recommender.query import InstalledModel, recommend
+from lerna.recommender.schemas import Query
+
+SAR = RankingScores(ndcg=0.382461, precision=0.330753, map=0.110591, recall=0.176385, users=943)
+Rating = tuple[str, str, float, float]  # user, item, rating, timestamp
+
+
+def ml100k_dir() -> Path:
+    spec = importlib.util.find_spec("recbole")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("MovieLens-100K needs: pip install --no-deps recbole==1.2.1")
+    return Path(next(iter(spec.submodule_search_locations))) / "dataset_example" / "ml-100k"
+
+
+def load() -> tuple[list[Rating], dict[str, list[str]]]:
+    base = ml100k_dir()
+    ratings: list[Rating] = []
+    with open(base / "ml-100k.inter", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            u, i, r, t = line.rstrip("\n").split("\t")
+            ratings.append((u, i, float(r), float(t)))
+    genres: dict[str, list[str]] = {}
+    with open(base / "ml-100k.item", encoding="latin-1") as f:
+        next(f)
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            genres[parts[0]] = parts[3].split() if len(parts) > 3 else []
+    return ratings, genres
+
+
+def stratified_split(
+    ratings: list[Rating], ratio: float, seed: int
+) -> tuple[list[Rating], list[Rating]]:
+    """Per user, a seeded shuffle; the first round(ratio * n) ratings train, the rest test."""
+    rng = np.random.default_rng(seed)
+    by_user: dict[str, list[Rating]] = defaultdict(list)
+    for r in ratings:
+        by_user[r[0]].append(r)
+    train: list[Rating] = []
+    test: list[Rating] = []
+    for user in sorted(by_user, key=int):
+        rows = by_user[user]
+        order = rng.permutation(len(rows))
+        cut = round(ratio * len(rows))
+        train += [rows[k] for k in order[:cut]]
+        test += [rows[k] for k in order[cut:]]
+    return train, test
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "CCO like(>=4)": {"indicators": ["like"]},
+    "CCO like + dislike(<=2)": {"indicators": ["like", "dislike"]},
+    "CCO like + dislike + genre": {"indicators": ["like", "dislike", "like-genre"]},
+    "CCO rated + like": {"indicators": ["rated", "like"]},
+    "CCO rated + like + dislike + genre": {
+        "indicators": ["rated", "like", "dislike", "like-genre"]
+    },
+}
+
+
+def events_of(
+    train: list[Rating], genres: dict[str, list[str]]
+) -> list[tuple[str, str, str, float]]:
+    rows: list[tuple[str, str, str, float]] = []
+    for u, i, r, t in train:
+        rows.append((u, i, "rated", t))
+        if r >= 4:
+            rows.append((u, i, "like", t))
+            rows += [(u, g, "like-genre", t) for g in genres.get(i, [])]
+        if r <= 2:
+            rows.append((u, i, "dislike", t))
+    return rows
+
+
+def algo(indicators: list[str], **extra: Any) -> AlgorithmConfig:
+    return AlgorithmConfig.model_validate(
+        {"indicators": [{"name": n} for n in indicators], "num": 10, **extra}
+    )
+
+
+def run_cco(
+    name: str, train: list[Rating], genres: dict[str, list[str]], k: int
+) -> tuple[dict[str, list[str]], float]:
+    config = algo(VARIANTS[name]["indicators"], maxQueryEvents=500)
+    names = set(VARIANTS[name]["indicators"])
+    rows = [r for r in events_of(train, genres) if r[2] in names]
+    started = time.perf_counter()
+    model = train_cco(config, EventTable.from_rows(rows))
+    seconds = time.perf_counter() - started
+    catalog = ItemCatalog()
+    for item, g in genres.items():
+        catalog.set_properties(item, {"genre": g})
+    installed = InstalledModel.install(model, catalog)
+    history: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    seen: dict[str, list[str]] = defaultdict(list)
+    for u, i, ind, _ in sorted(rows, key=lambda r: -r[3]):
+        history[u][ind].append(i)
+    for u, i, _, _ in train:
+        seen[u].append(i)
+    predicted = {}
+    for user in seen:
+        query = Query(user=user, num=k, blacklistItems=seen[user])
+        result = recommend(config, installed, catalog, query, history[user])
+        predicted[user] = [r.item for r in result]
+    return predicted, seconds
+
+
+def run_implicit(
+    kind: str, train: list[Rating], k: int, seed: int
+) -> tuple[dict[str, list[str]], float]:
+    warnings.filterwarnings("ignore", message="OpenBLAS is configured", category=RuntimeWarning)
+    from implicit.als import AlternatingLeastSquares
+    from implicit.bpr import BayesianPersonalizedRanking
+
+    users = sorted({r[0] for r in train}, key=int)
+    items = sorted({r[1] for r in train}, key=int)
+    ui, ii = {u: n for n, u in enumerate(users)}, {i: n for n, i in enumerate(items)}
+    rows = np.asarray([ui[r[0]] for r in train])
+    cols = np.asarray([ii[r[1]] for r in train])
+    matrix = sp.csr_matrix(
+        (np.ones(len(train), np.float32), (rows, cols)), (len(users), len(items))
+    )
+    if kind == "ALS":
+        model: Any = AlternatingLeastSquares(
+            factors=64, regularization=0.05, alpha=2.0, iterations=15, random_state=seed
+        )
+    else:
+        model = BayesianPersonalizedRanking(
+            factors=64, learning_rate=0.01, regularization=0.01, iterations=200, random_state=seed
+        )
+    started = time.perf_counter()
+    model.fit(matrix, show_progress=False)
+    seconds = time.perf_counter() - started
+    ids, _ = model.recommend(np.arange(len(users)), matrix, N=k, filter_already_liked_items=True)
+    return {u: [items[j] for j in ids[n]] for n, u in enumerate(users)}, seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ms = np.asarray(samples) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+async def _load(base: str, users: list[str], clients: int, total: int) -> list[float]:
+    samples: list[float] = []
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def worker(w: int) -> None:
+            for n in range(w, total, clients):
+                started = time.perf_counter()
+                r = await http.post("/engines/ml/queries", json={"user": users[n % len(users)]})
+                samples.append(time.perf_counter() - started)
+                assert r.status_code == 200 and len(r.json()["result"]) == 20, r.text
+
+        await asyncio.gather(*(worker(w) for w in range(clients)))
+    return samples
+
+
+def http_latency(
+    indicators: list[str], train: list[Rating], genres: dict[str, list[str]], total: int
+) -> dict[int, tuple[float, float]]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "LERNA_DATA_DIR": tmp}
+        cmd = [sys.executable, "-m", "uvicorn", "--factory",
+               "lerna.recommender.app:create_app_from_env", "--host", "127.0.0.1",
+               "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
+        server = subprocess.Popen(cmd, env=env)
+        try:
+            with httpx.Client(base_url=base, timeout=60) as http:
+                for _ in range(200):
+                    try:
+                        if http.get("/").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        time.sleep(0.05)
+                config = {"engineId": "ml", "algorithm": {
+                    "indicators": [{"name": n} for n in indicators], "num": 20}}  # fmt: skip
+                assert http.post("/engines", json=config).status_code == 201
+                names = set(indicators)
+                lines = [json.dumps({"event": "$set", "entityType": "item", "entityId": i,
+                                     "properties": {"genre": g}}) for i, g in genres.items()]  # fmt: skip
+                lines += [
+                    json.dumps({"event": e, "entityType": "user", "entityId": u,
+                                "targetEntityId": i, "eventTime": t})
+                    for u, i, e, t in events_of(train, genres) if e in names
+                ]  # fmt: skip
+                r = http.post("/engines/ml/imports", content="\n".join(lines).encode())
+                assert r.status_code == 201, r.text
+                job = http.post("/engines/ml/jobs").json()["jobId"]
+                while http.get(f"/engines/ml/jobs/{job}").json()["status"] != "successful":
+                    time.sleep(0.05)
+                users = sorted({r[0] for r in train}, key=int)
+                asyncio.run(_load(base, users, 1, len(users)))  # warm the history cache
+                return {c: percentiles(asyncio.run(_load(base, users, c, total))) for c in (1, 16)}
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--queries", type=int, default=2000)
+    parser.add_argument("--skip-http", action="store_true")
+    args = parser.parse_args()
+    k = 10
+    ratings, genres = load()
+    train, test = stratified_split(ratings, 0.75, args.seed)
+    truth: dict[str, set[str]] = defaultdict(set)
+    for u, i, _, _ in test:
+        truth[u].add(i)
+    print(f"MovieLens-100K: {len(ratings)} ratings, train {len(train)}, test {len(test)}, "
+          f"seed {args.seed}, k={k}\n")  # fmt: skip
+    rows: list[tuple[str, RankingScores, float | None]] = [("SAR (published)", SAR, None)]
+    for name in VARIANTS:
+        predicted, seconds = run_cco(name, train, genres, k)
+        rows.append((name, ranking_metrics(truth, predicted, k), seconds))
+    for kind in ("ALS", "BPR"):
+        predicted, seconds = run_implicit(kind, train, k, args.seed)
+        rows.append((f"implicit {kind}", ranking_metrics(truth, predicted, k), seconds))
+    als_seconds = next(s for n, _, s in rows if n == "implicit ALS")
+    assert als_seconds is not None
+    print(f"{'model':38} {'NDCG@10':>8} {'/SAR':>6} {'P@10':>7} {'/SAR':>6} {'MAP':>7} "
+          f"{'/SAR':>6} {'train s':>8} {'/ALS':>6}")  # fmt: skip
+    for name, m, took in rows:
+        train_s = f"{took:8.3f} {took / als_seconds:6.2f}" if took is not None else ""
+        print(f"{name:38} {m.ndcg:8.4f} {m.ndcg / SAR.ndcg:6.2f} {m.precision:7.4f} "
+              f"{m.precision / SAR.precision:6.2f} {m.map:7.4f} {m.map / SAR.map:6.2f} {train_s}")  # fmt: skip
+    if args.skip_http:
+        return
+    best = max(rows[1 : 1 + len(VARIANTS)], key=lambda r: r[1].ndcg)[0]
+    latency = http_latency(VARIANTS[best]["indicators"], train, genres, args.queries)
+    print(f"\nQuery latency over HTTP ({best}, num=20, {args.queries} queries, uvicorn 1 worker,"
+          " client in this process, same 2 cores):")  # fmt: skip
+    print(f"{'clients':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 / 20 ms target':>19}")
+    for clients, (p50, p99) in latency.items():
+        print(f"{clients:8d} {p50:8.2f} {p99:8.2f} {p99 / 20:19.2f}")
+
+
+if __name__ == "__main__":
+    main()
