@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from lerna.core.features import BUILTIN_CONTEXT, FeatureError, FeatureSchema, ItemCatalog, ItemSchema, encode_context
+from lerna.core.features import (
+    BUILTIN_CONTEXT,
+    FeatureError,
+    FeatureSchema,
+    ItemCatalog,
+    ItemSchema,
+    encode_context,
+)
 
 SCHEMA = ItemSchema(categorical={"genre": ["a", "b", "c"]}, numeric={"year": (2000, 2020)})
 

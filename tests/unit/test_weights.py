@@ -8,17 +8,30 @@ import zipfile
 import numpy as np
 import pytest
 
-from lerna.core.weights import Manifest, WeightsFormatError, dump_archive, flatten, layout_of, load_archive, unflatten
+from lerna.core.weights import (
+    Manifest,
+    WeightsFormatError,
+    dump_archive,
+    flatten,
+    layout_of,
+    load_archive,
+    unflatten,
+)
 
 
 def _arrays() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(7)
-    return {"w": rng.normal(size=(4, 3)).astype(np.float32), "b": rng.normal(size=2).astype(np.float32)}
+    return {
+        "w": rng.normal(size=(4, 3)).astype(np.float32),
+        "b": rng.normal(size=2).astype(np.float32),
+    }
 
 
 def test_round_trip_keeps_values_shapes_and_meta() -> None:
     arrays = _arrays()
-    manifest = Manifest(kind="model", model="logistic", version=3, arrays=layout_of(arrays), meta={"note": "x"})
+    manifest = Manifest(
+        kind="model", model="logistic", version=3, arrays=layout_of(arrays), meta={"note": "x"}
+    )
     loaded_manifest, loaded = load_archive(dump_archive(manifest, arrays))
     assert loaded_manifest == manifest
     assert [s.name for s in loaded_manifest.arrays] == ["b", "w"]
@@ -40,16 +53,30 @@ def test_flatten_unflatten_are_inverse() -> None:
 
 def test_tampered_archives_are_refused() -> None:
     arrays = _arrays()
-    good = dump_archive(Manifest(kind="model", model="m", version=0, arrays=layout_of(arrays)), arrays)
-    lying = Manifest(kind="model", model="m", version=0, arrays=layout_of({"w": np.zeros((2, 2), np.float32), "b": arrays["b"]}))
+    good = dump_archive(
+        Manifest(kind="model", model="m", version=0, arrays=layout_of(arrays)), arrays
+    )
+    lying = Manifest(
+        kind="model",
+        model="m",
+        version=0,
+        arrays=layout_of({"w": np.zeros((2, 2), np.float32), "b": arrays["b"]}),
+    )
     buf = io.BytesIO()
-    np.savez(buf, w=arrays["w"], b=arrays["b"], __manifest__=np.frombuffer(lying.model_dump_json().encode(), np.uint8))
+    np.savez(
+        buf,
+        w=arrays["w"],
+        b=arrays["b"],
+        __manifest__=np.frombuffer(lying.model_dump_json().encode(), np.uint8),
+    )
     nan = dict(arrays, b=np.array([np.nan, 0], np.float32))
     cases = {
         "truncated": good[: len(good) // 2],
         "shape lie": buf.getvalue(),
         "no manifest": _npz(w=arrays["w"]),
-        "nan": dump_archive(Manifest(kind="model", model="m", version=0, arrays=layout_of(nan)), nan),
+        "nan": dump_archive(
+            Manifest(kind="model", model="m", version=0, arrays=layout_of(nan)), nan
+        ),
         "pickle": _npz(w=np.array([{"a": 1}], dtype=object)),
     }
     for name, data in cases.items():

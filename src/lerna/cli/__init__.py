@@ -16,9 +16,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from lerna.sim import movielens
-
 from lerna.cli.serving import PARTS, BackgroundServer, build_app, free_port, port_is_free
+from lerna.sim import movielens
 
 app = typer.Typer(
     help="Lerna: privacy-preserving on-device personalization trained by federated learning.",
