@@ -108,6 +108,17 @@ class Device(Base):
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class DeviceWeek(Base):
+    """One row per device per ISO week it was seen: weekly active devices without a log of calls."""
+
+    __tablename__ = "device_weeks"
+    __table_args__ = (UniqueConstraint("device_id", "week"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    week: Mapped[str] = mapped_column(String(10))  # Monday, ISO date
+
+
 class Round(Base):
     __tablename__ = "rounds"
     __table_args__ = (UniqueConstraint("task_id", "number"),)

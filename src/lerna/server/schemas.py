@@ -200,3 +200,8 @@ class AppStats(BaseModel):
     success_rate: float | None
     previous_success_rate: float | None
     predictions: int
+
+
+class WeekActivity(BaseModel):
+    week: str = Field(description="Monday of the ISO week")
+    active_devices: int

@@ -19,6 +19,7 @@ from lerna.server.schemas import (
     TaskPublic,
     TaskUpdate,
     VersionPublic,
+    WeekActivity,
 )
 from lerna.server.services import apps, devices, stats, tasks
 from lerna.server.services.rounds import _aware
@@ -67,6 +68,12 @@ def rotate_token(app: OwnedApp) -> AppWithToken:
 @router.get("/{app_id}/stats", response_model=AppStats)
 def app_stats(app: OwnedApp, session: SessionDep) -> AppStats:
     return stats.app_stats(session, app.id)
+
+
+@router.get("/{app_id}/activity", response_model=list[WeekActivity])
+def weekly_activity(app: OwnedApp, session: SessionDep, weeks: int = 12) -> list[WeekActivity]:
+    """Active devices per week, for the overview chart."""
+    return stats.weekly_active(session, app.id, min(max(weeks, 1), 104))
 
 
 def _task_public(task: MLTask) -> TaskPublic:

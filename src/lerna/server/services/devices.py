@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lerna.server.errors import Forbidden, NotFound, Unauthorized
-from lerna.server.models import App, Device
+from lerna.server.models import App, Device, DeviceWeek
 from lerna.server.security import new_token, token_hash
 
 SEEN_RESOLUTION = timedelta(minutes=5)
@@ -33,6 +35,7 @@ def enroll(session: Session, app: App, device_uid: str, platform: str) -> tuple[
             raise Forbidden("this device is blacklisted", "device_blacklisted")
         device.credential_hash = token_hash(credential)
     session.flush()
+    mark_active(session, device, datetime.now(UTC))
     return device, credential
 
 
@@ -44,9 +47,21 @@ def authenticate(session: Session, credential: str | None) -> Device:
         raise Unauthorized("unknown device credential", "bad_credential")
     now = datetime.now(UTC)
     last = device.last_seen if device.last_seen.tzinfo else device.last_seen.replace(tzinfo=UTC)
-    if now - last > SEEN_RESOLUTION:
+    if now - last > SEEN_RESOLUTION or week_of(now) != week_of(last):
         device.last_seen = now
+        mark_active(session, device, now)
     return device
+
+
+def week_of(moment: datetime) -> str:
+    return (moment.date() - timedelta(days=moment.weekday())).isoformat()
+
+
+def mark_active(session: Session, device: Device, now: datetime) -> None:
+    """Record that the device was active this week (idempotent, safe under concurrency)."""
+    values = {"app_id": device.app_id, "device_id": device.id, "week": week_of(now)}
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(DeviceWeek).values(**values).on_conflict_do_nothing())
 
 
 def require_training(device: Device) -> None:

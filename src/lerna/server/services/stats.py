@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from lerna.server.models import Device, MLTask, ModelVersion, PredictionStat, Round
-from lerna.server.schemas import AppStats
+from lerna.server.models import Device, DeviceWeek, MLTask, ModelVersion, PredictionStat, Round
+from lerna.server.schemas import AppStats, WeekActivity
 
 
 def _rate(session: Session, task_ids: list[int], version: int | None) -> tuple[float | None, int]:
@@ -97,3 +97,19 @@ def app_stats(session: Session, app_id: int, now: datetime | None = None) -> App
         previous_success_rate=prev_rate,
         predictions=shown,
     )
+
+
+def weekly_active(
+    session: Session, app_id: int, weeks: int, now: datetime | None = None
+) -> list[WeekActivity]:
+    """Active devices per ISO week, oldest first, zeros included."""
+    now = now or datetime.now(UTC)
+    monday = now.date() - timedelta(days=now.weekday())
+    starts = [(monday - timedelta(weeks=i)).isoformat() for i in range(weeks - 1, -1, -1)]
+    rows = session.execute(
+        select(DeviceWeek.week, func.count(DeviceWeek.id))
+        .where(DeviceWeek.app_id == app_id, DeviceWeek.week >= starts[0])
+        .group_by(DeviceWeek.week)
+    ).all()
+    counts = {week: int(n) for week, n in rows}
+    return [WeekActivity(week=w, active_devices=counts.get(w, 0)) for w in starts]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-04 15:37:24.139817
+Create Date: 2026-12-04 15:50:05.771541
 """
 
 from __future__ import annotations
@@ -87,6 +87,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ml_tasks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ml_tasks_app_id"), ["app_id"], unique=False)
+
+    op.create_table(
+        "device_weeks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("app_id", sa.Integer(), nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("week", sa.String(length=10), nullable=False),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["device_id"], ["devices.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("device_id", "week"),
+    )
+    with op.batch_alter_table("device_weeks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_device_weeks_app_id"), ["app_id"], unique=False)
 
     op.create_table(
         "model_versions",
@@ -205,6 +219,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_model_versions_task_id"))
 
     op.drop_table("model_versions")
+    with op.batch_alter_table("device_weeks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_device_weeks_app_id"))
+
+    op.drop_table("device_weeks")
     with op.batch_alter_table("ml_tasks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ml_tasks_app_id"))
 
