@@ -7,6 +7,7 @@ removes seen items and ranks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,10 +20,12 @@ def popularity_scores(interactions: csr_matrix) -> np.ndarray:
     return np.broadcast_to(counts, interactions.shape).copy()
 
 
-def _implicit_scores(model: Any, interactions: csr_matrix) -> np.ndarray:
+def _implicit_scores(make: Callable[[], Any], interactions: csr_matrix) -> np.ndarray:
+    """Fit with BLAS single-threaded, as `implicit` asks (it parallelises by itself)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
+        model = make()
         model.fit(interactions, show_progress=False)
     users = np.asarray(model.user_factors)
     items = np.asarray(model.item_factors)
@@ -35,15 +38,17 @@ def als_scores(
     """Implicit ALS (Hu et al. 2008), the centralized twin of our federated factorization."""
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=0.05,
-        alpha=2.0,
-        iterations=iterations,
-        random_state=seed,
-        num_threads=2,
-    )
-    return _implicit_scores(model, interactions.astype(np.float32))
+    def make() -> Any:
+        return AlternatingLeastSquares(
+            factors=factors,
+            regularization=0.05,
+            alpha=2.0,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=2,
+        )
+
+    return _implicit_scores(make, interactions.astype(np.float32))
 
 
 def bpr_scores(
@@ -52,12 +57,14 @@ def bpr_scores(
     """Bayesian Personalized Ranking (Rendle et al. 2009), as the MS table's BPR row."""
     from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-    model = BayesianPersonalizedRanking(
-        factors=factors,
-        learning_rate=0.01,
-        regularization=0.01,
-        iterations=iterations,
-        random_state=seed,
-        num_threads=2,
-    )
-    return _implicit_scores(model, interactions.astype(np.float32))
+    def make() -> Any:
+        return BayesianPersonalizedRanking(
+            factors=factors,
+            learning_rate=0.01,
+            regularization=0.01,
+            iterations=iterations,
+            random_state=seed,
+            num_threads=2,
+        )
+
+    return _implicit_scores(make, interactions.astype(np.float32))

@@ -206,7 +206,7 @@ def evaluate(
     unknown = set(include) - {"federated", "centralized", *BASELINES}
     if unknown:
         raise ValueError(f"unknown entries {sorted(unknown)} in include")
-    prepared = prepare(protocol, devices, seed, data)  # type: ignore[arg-type]
+    prepared = prepare(protocol, devices, seed, data)
     hyper = DEFAULT_HYPER if hyper is None and model_kind == DEFAULT_MODEL else hyper
     out: dict[str, dict[str, float]] = {}
     for name in include:

@@ -1,31 +1,36 @@
 """Federated collaborative filtering: implicit-feedback ALS split between server and devices.
 
-Each item is a vector ``v_i = Q_i + x_i F`` (an id embedding plus embeddings of its metadata,
-with the last column acting as the item's bias) and each user a vector ``u`` that lives only
-on the device. A user's loss is the weighted implicit-feedback objective of Hu, Koren and
-Volinsky (2008) over *all* items: every item counts as a weak negative, items the user chose
-(label 1) as strong positives (confidence ``1 + alpha``), items shown and not chosen (label 0)
-as stronger negatives (``1 + neg_weight``).
+Each user has a vector ``u`` that lives only on the device; each item a vector ``v_i`` whose
+last coordinate acts as its bias. A user's loss is the weighted implicit-feedback objective of
+Hu, Koren and Volinsky (2008) over *all* items: every item counts as a weak negative, items
+the user chose (label 1) as positives with confidence ``1 + alpha``, items shown and not chosen
+(label 0) as negatives with confidence ``1 + neg_weight``. Item vectors are pulled towards
+what their metadata predicts, ``[x_i, 1] F`` (the metadata-feature embeddings), which is also
+how items without an id in the model (new candidates) are scored.
 
 Why this shape (Ammad-ud-din et al. 2019, "Federated Collaborative Filtering"; Singhal et al.
 2021, "Federated Reconstruction"):
 
-* the user vector is the exact minimiser of a ridge problem given the items, so the device
-  *solves* it in closed form (one d x d system, milliseconds) instead of training it, and it
-  never has to leave the device;
-* the loss is quadratic in each item vector, so one Newton step is the exact ALS item update.
-  Its Hessian needs sums over users that no device has; the model keeps their aggregates as
-  global statistics (``gram`` = sum of u u^T, ``item_count`` = how many users chose each item,
-  ``user_count``) that devices refresh every round through the same weighted averaging as the
-  weights. With them each device sends its share of a preconditioned (Newton) step, and FedAvg
-  of those shares is one approximate ALS sweep per round: a few rounds suffice, where plain
-  gradient FedAvg would need hundreds.
+* given the items, the user vector is the minimiser of a ridge problem, so the device *solves*
+  it in closed form (one d x d system, about a millisecond) and never has to send it;
+* given the users, each item vector is the minimiser of another ridge problem whose data are
+  sums over users: ``item_sum`` (sum of u over the users who chose the item), ``item_sq`` (the
+  same of u*u), ``item_count``, ``neg_count``, ``gram`` (sum of u u^T over all users) and
+  ``user_count``. These sums are the global weights. A device uploads its own terms, FedAvg
+  (weighted by ``num_examples``) adds them up, and every device derives the item vectors from
+  them. One federated round is one ALS sweep, so a handful of rounds reach what centralized
+  ALS reaches; gradient FedAvg on item embeddings needs hundreds.
 
-The server's averaging weights each upload by ``num_examples`` (n_k), so a device scales its
-share by ``1 / n_k`` and reports statistics per example; ratios of the averaged statistics are
-what the Newton step needs, so the scale cancels whatever the cohort.
+The only approximation is in each item's Hessian: the sum of ``u u^T`` over its positive users
+is rebuilt from their mean and per-coordinate second moment (rank one plus diagonal), which
+keeps the upload at a few arrays of catalogue size instead of one d x d matrix per item.
 
-After ``fit_local`` the global weights hold this device's *contribution* (what differs from the
+Weighted averaging scales each upload by ``n_k / N``, so devices report statistics *per
+example* (divided by their ``n_k``); the item solve only uses ratios of them, so the scale
+cancels whatever the cohort. With ``memory < 1`` a round blends its sums into the previous
+ones (for cohorts that are a small sample of the fleet).
+
+After ``fit_local`` the global weights hold this device's contribution (what differs from the
 downloaded version is the upload); scoring keeps using the version that was downloaded, and
 ``personalize`` re-solves the user vector against it.
 """
@@ -33,35 +38,23 @@ downloaded version is the upload); scoring keeps using the version that was down
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field
 
 from lerna.core.models.base import Arrays, Examples, FitResult, Hyper, Model
 
-
-@dataclass(frozen=True)
-class _Plan:
-    v: np.ndarray  # item vectors of the downloaded version
-    feature_emb: np.ndarray  # F refitted to them
-    prior: np.ndarray  # [X, 1] F: what metadata alone predicts for each item
-    eigvecs: np.ndarray  # eigenvectors of the averaged user gram
-    denom: np.ndarray  # per item, the approximate Hessian's eigenvalues
-    reg_rotated: np.ndarray  # item_l2 (v - prior), in the eigenbasis
-    ready: bool  # statistics exist (not version 0)
+STATISTICS = ("gram", "item_count", "item_sq", "item_sum", "neg_count", "user_count")
 
 
 class FactorizationHyper(Hyper):
-    dim: int = Field(32, ge=1, le=512)
+    dim: int = Field(32, ge=1, le=256)
     alpha: float = Field(8.0, ge=0, le=1000, description="extra confidence of a positive")
-    neg_weight: float = Field(
-        1.0, ge=0, le=1000, description="extra confidence of a shown negative"
-    )
+    neg_weight: float = Field(1.0, ge=0, le=1000, description="extra confidence of a negative")
     user_l2: float = Field(0.5, gt=0, le=1e4)
-    item_l2: float = Field(0.05, gt=0, le=1e3, description="per-user share of item L2")
+    item_l2: float = Field(0.05, gt=0, le=1e3, description="item L2 per user in the sums")
     feature_l2: float = Field(1.0, gt=0, le=1e4)
-    step: float = Field(1.0, gt=0, le=2, description="damping of the federated Newton step")
+    memory: float = Field(1.0, gt=0, le=1, description="weight of this round's sums vs. older")
     init_scale: float = Field(0.1, gt=0, le=10)
 
 
@@ -72,26 +65,29 @@ class FactorizationModel(Model):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        s, d = self.spec, self.hyper.dim
+        s, dd = self.spec, self.hyper.dim + 1
         rng = np.random.default_rng(self.seed)
-        q = np.zeros((s.n_items, d + 1), dtype=np.float32)
-        q[:, :d] = rng.normal(0.0, self.hyper.init_scale / np.sqrt(d), (s.n_items, d))
+        item_sum = np.zeros((s.n_items, dd), np.float32)
+        item_sum[:, :-1] = rng.normal(0.0, self.hyper.init_scale / np.sqrt(dd), (s.n_items, dd - 1))
+        # Version 0 is one pretend user per example with identity gram: random item vectors.
         self._serving: Arrays = {
-            "item_emb": q,
-            "feature_emb": np.zeros((s.n_item_features + 1, d + 1), np.float32),
-            "gram": np.zeros((d + 1, d + 1), np.float32),
+            "feature_emb": np.zeros((s.n_item_features + 1, dd), np.float32),
+            "gram": np.eye(dd, dtype=np.float32),
             "item_count": np.zeros(s.n_items, np.float32),
-            "user_count": np.zeros(1, np.float32),
+            "item_sq": np.zeros((s.n_items, dd), np.float32),
+            "item_sum": item_sum,
+            "neg_count": np.zeros(s.n_items, np.float32),
+            "user_count": np.ones(1, np.float32),
         }
-        self._proposal: Arrays = {k: v.copy() for k, v in self._serving.items()}
-        self.user = np.zeros(d, dtype=np.float32)
-        self._cache_key: tuple[int, int] | None = None
+        self._proposal = {k: v.copy() for k, v in self._serving.items()}
+        self.user = np.zeros(dd - 1, dtype=np.float32)
+        # Derived from the downloaded version and the catalog, shared by a round's local fits.
+        self._derived: dict[str, np.ndarray] = {}
+        self._derived_key: tuple[int, int] | None = None
+        self._exact: np.ndarray | None = None  # set only by fit_central
+        self._solved = np.zeros((0, dd))
+        self._solved_version = -1
         self._version = 0
-        self._v = np.zeros((0, d + 1))
-        self._gram_e = np.zeros((d, d))
-        self._e_b = np.zeros(d)
-        self._plan_cache: _Plan | None = None
-        self._plan_key: tuple[int, int] | None = None
 
     # -- state ---------------------------------------------------------------------------
     def global_weights(self) -> Arrays:
@@ -101,6 +97,7 @@ class FactorizationModel(Model):
         checked = self._check_weights(weights, self._serving)
         if not all(np.array_equal(checked[k], self._serving[k]) for k in checked):
             self._version += 1
+            self._exact = None
         self._serving = checked
         self._proposal = {k: v.copy() for k, v in checked.items()}
 
@@ -122,24 +119,55 @@ class FactorizationModel(Model):
             )
         return np.hstack([x, np.ones((x.shape[0], 1))])
 
-    def item_vectors(self, item_features: np.ndarray) -> np.ndarray:
-        """``Q + [X, 1] F`` for the whole catalog (float64), cached per downloaded version."""
+    def _solve_items(self, prior: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Each item's ridge solution from the aggregated sums (the federated ALS item step)."""
+        h, st = self.hyper, {k: self._serving[k].astype(np.float64) for k in STATISTICS}
+        k_hat = st["user_count"][0]
+        ssum, sq = st["item_sum"][items], st["item_sq"][items]
+        cnt, neg = st["item_count"][items], st["neg_count"][items]
+        safe = np.where(cnt > 0, cnt, 1.0)
+        mean_gram = st["gram"] / k_hat
+        hess = st["gram"] + h.item_l2 * k_hat * np.eye(ssum.shape[1])
+        hess = hess + h.neg_weight * neg[:, None, None] * mean_gram
+        rank1 = ssum[:, :, None] * ssum[:, None, :] / safe[:, None, None]
+        spread = np.clip(sq - ssum * ssum / safe[:, None], 0.0, None)
+        hess = hess + h.alpha * (rank1 + spread[:, :, None] * np.eye(ssum.shape[1]))
+        rhs = (1 + h.alpha) * ssum + h.item_l2 * k_hat * prior
+        return np.linalg.solve(hess, rhs[:, :, None])[:, :, 0]
+
+    def item_vectors(
+        self, item_features: np.ndarray, items: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Item vectors (float64) of the downloaded version; ``items`` -1 means metadata only.
+
+        Without ``items`` the rows of ``item_features`` are the whole catalog. An item's vector
+        is solved once per version and kept: a round's local fits and every scoring reuse it.
+        """
+        idx = np.arange(self.spec.n_items) if items is None else np.asarray(items, np.int64)
+        x1 = self._with_intercept(item_features)
+        if idx.shape != (x1.shape[0],):
+            raise ValueError("items and item_features must have one entry per candidate")
+        if np.any(idx >= self.spec.n_items) or np.any(idx < -1):
+            raise ValueError(f"item indices must be -1 or in [0, {self.spec.n_items})")
+        v = x1 @ self._serving["feature_emb"].astype(np.float64)
+        known = idx >= 0
+        if self._exact is not None:
+            v[known] = self._exact[idx[known]]
+            return v
+        if self._solved_version != self._version:
+            self._solved = np.full((self.spec.n_items, v.shape[1]), np.nan)
+            self._solved_version = self._version
+        need = known & np.isnan(self._solved[np.where(known, idx, 0), 0])
+        if need.any():
+            self._solved[idx[need]] = self._solve_items(v[need], idx[need])
+        v[known] = self._solved[idx[known]]
+        return v
+
+    def _derived_for(self, item_features: np.ndarray) -> dict[str, np.ndarray]:
         key = (self._version, id(item_features))
-        if key != self._cache_key:
-            if item_features.shape[0] != self.spec.n_items:
-                raise ValueError(
-                    f"item_features must have one row per catalog item ({self.spec.n_items}), "
-                    f"got {item_features.shape[0]}"
-                )
-            x1 = self._with_intercept(item_features)
-            self._v = self._serving["item_emb"].astype(np.float64) + x1 @ self._serving[
-                "feature_emb"
-            ].astype(np.float64)
-            d = self.hyper.dim
-            e = self._v[:, :d]
-            self._gram_e, self._e_b = e.T @ e, e.T @ self._v[:, d]
-            self._cache_key = key
-        return self._v
+        if key != self._derived_key:
+            self._derived, self._derived_key = {}, key
+        return self._derived
 
     def _feature_fit(self, x1: np.ndarray, v: np.ndarray) -> np.ndarray:
         """The F minimising ``|V - X1 F|^2 + feature_l2 |F|^2``: metadata explains what it can."""
@@ -150,85 +178,61 @@ class FactorizationModel(Model):
     def solve_user(self, v: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
         """Closed-form ridge solution of the user vector against item vectors ``v``."""
         h, d = self.hyper, self.hyper.dim
-        if v is self._v:
-            gram, e_b = self._gram_e, self._e_b
-        else:
-            gram, e_b = v[:, :d].T @ v[:, :d], v[:, :d].T @ v[:, d]
-        ep, en = v[pos, :d], v[neg, :d]
-        a = gram + h.alpha * ep.T @ ep + h.neg_weight * en.T @ en + h.user_l2 * np.eye(d)
-        rhs = (1 + h.alpha) * ep.T @ (1.0 - v[pos, d]) - e_b
-        rhs += h.alpha * ep.T @ v[pos, d] - h.neg_weight * en.T @ v[neg, d]
+        e, b = v[:, :d], v[:, d]
+        ep, en = e[pos], e[neg]
+        a = e.T @ e + h.alpha * ep.T @ ep + h.neg_weight * en.T @ en + h.user_l2 * np.eye(d)
+        rhs = (1 + h.alpha) * ep.sum(axis=0) - e.T @ b - h.alpha * ep.T @ b[pos]
+        rhs -= h.neg_weight * en.T @ b[neg]
         return np.asarray(np.linalg.solve(a, rhs))
-
-    def _residual_weights(self, n: int, pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, ...]:
-        conf, target = np.ones(n), np.zeros(n)
-        conf[neg] += self.hyper.neg_weight
-        conf[pos] += self.hyper.alpha
-        target[pos] = 1.0
-        return conf, target
 
     def user_loss(self, v: np.ndarray, u: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
         """The user's weighted squared loss plus the ridge on ``u`` (what ``solve_user`` minimises)."""
-        conf, target = self._residual_weights(v.shape[0], pos, neg)
+        conf, target = np.ones(v.shape[0]), np.zeros(v.shape[0])
+        conf[neg] += self.hyper.neg_weight
+        conf[pos] += self.hyper.alpha
+        target[pos] = 1.0
         r = v @ np.append(u, 1.0) - target
         return float(conf @ (r * r) + self.hyper.user_l2 * u @ u)
 
     def personalize(self, examples: Examples, item_features: np.ndarray) -> None:
-        v = self.item_vectors(item_features)
         pos, neg = split_labels(examples)
-        self.user = self.solve_user(v, pos, neg).astype(np.float32)
+        self.user = self.solve_user(self.item_vectors(item_features), pos, neg).astype(np.float32)
 
     # -- training ------------------------------------------------------------------------
-    def _plan(self, item_features: np.ndarray) -> _Plan:
-        """Everything of a local fit that depends only on the downloaded version (cached)."""
-        v = self.item_vectors(item_features)
-        if self._plan_key == self._cache_key and self._plan_cache is not None:
-            return self._plan_cache
-        h, s = self.hyper, self._serving
-        x1 = self._with_intercept(item_features)
-        f_new = self._feature_fit(x1, v)
-        prior = x1 @ f_new
-        k_hat = float(s["user_count"][0])
-        lam, w = np.linalg.eigh(s["gram"].astype(np.float64))
-        boost = 1.0 + h.alpha * s["item_count"].astype(np.float64) / max(k_hat, 1e-30)
-        denom = boost[:, None] * np.clip(lam, 0.0, None)[None, :] + h.item_l2 * k_hat
-        plan = _Plan(v, f_new, prior, w, denom, h.item_l2 * ((v - prior) @ w), k_hat > 0)
-        self._plan_cache, self._plan_key = plan, self._cache_key
-        return plan
-
     def fit_local(
         self, examples: Examples, item_features: np.ndarray, rng: np.random.Generator
     ) -> FitResult:
-        del rng  # the closed-form solve and the Newton step are deterministic
-        h = self.hyper
+        del rng  # both solves are closed-form: nothing random
         n_k = len(examples)
         if n_k == 0:
             return FitResult(0, 0.0, 0)
-        plan = self._plan(item_features)
-        v = plan.v
+        v = self.item_vectors(item_features)
         pos, neg = split_labels(examples)
         u = self.solve_user(v, pos, neg)
         self.user = u.astype(np.float32)
         u1 = np.append(u, 1.0)
-        conf, target = self._residual_weights(v.shape[0], pos, neg)
-        resid = v @ u1 - target
-        if plan.ready:
-            # grad_i = conf_i resid_i u1 + item_l2 (v_i - prior_i), rotated into the gram's
-            # eigenbasis where each item's approximate Hessian is diagonal.
-            z = np.outer(conf * resid, u1 @ plan.eigvecs) + plan.reg_rotated
-            v_new = v - (h.step / n_k) * ((z / plan.denom) @ plan.eigvecs.T)
-        else:  # version 0 has no statistics yet: this round only gathers them
-            v_new = v
-        count = np.zeros(self.spec.n_items)
-        count[pos] = 1.0
-        self._proposal = {
-            "item_emb": (v_new - plan.prior).astype(np.float32),
-            "feature_emb": plan.feature_emb.astype(np.float32),
-            "gram": (np.outer(u1, u1) / n_k).astype(np.float32),
-            "item_count": (count / n_k).astype(np.float32),
-            "user_count": np.array([1.0 / n_k], np.float32),
+        mine: dict[str, np.ndarray] = {
+            "gram": np.outer(u1, u1),
+            "item_count": np.zeros(self.spec.n_items),
+            "item_sq": np.zeros((self.spec.n_items, u1.size)),
+            "item_sum": np.zeros((self.spec.n_items, u1.size)),
+            "neg_count": np.zeros(self.spec.n_items),
+            "user_count": np.ones(1),
         }
-        loss = float(conf @ (resid * resid) + h.user_l2 * u @ u) / n_k
+        mine["item_count"][pos] = 1.0
+        mine["neg_count"][neg] = 1.0
+        mine["item_sum"][pos] = u1
+        mine["item_sq"][pos] = u1 * u1
+        rho = self.hyper.memory
+        proposal = {
+            name: (1 - rho) * self._serving[name] + rho * mine[name] / n_k for name in STATISTICS
+        }
+        derived = self._derived_for(item_features)
+        if "f" not in derived:
+            derived["f"] = self._feature_fit(self._with_intercept(item_features), v)
+        proposal["feature_emb"] = derived["f"]
+        self._proposal = {k: np.asarray(a, np.float32) for k, a in proposal.items()}
+        loss = self.user_loss(v, u, pos, neg) / n_k
         return FitResult(num_examples=n_k, loss=loss, epochs=1)
 
     def fit_central(
@@ -240,7 +244,7 @@ class FactorizationModel(Model):
     ) -> None:
         """Exact ALS on everyone's data at once: the upper bound the federated rounds chase."""
         del rng
-        h, d = self.hyper, self.hyper.dim
+        h, dd = self.hyper, self.hyper.dim + 1
         x1 = self._with_intercept(item_features)
         labels = [split_labels(ex) for ex in examples_by_user]
         rows = [
@@ -255,37 +259,28 @@ class FactorizationModel(Model):
         bounds = np.searchsorted(item_of[order], np.arange(self.spec.n_items + 1))
         weight_of = np.where(pos_of, h.alpha, h.neg_weight)
         n_users = len(examples_by_user)
+        v = self.item_vectors(item_features)
+        f = self._serving["feature_emb"].astype(np.float64)
         for _ in range(iterations):
-            v = self.item_vectors(item_features)
             users = np.stack([self.solve_user(v, p, n) for p, n in labels])
             u1 = np.hstack([users, np.ones((n_users, 1))])
-            f_new = self._feature_fit(x1, v)
-            prior = x1 @ f_new
-            base = u1.T @ u1 + h.item_l2 * n_users * np.eye(d + 1)
-            v_new = np.empty_like(v)
+            f = self._feature_fit(x1, v)
+            prior = x1 @ f
+            base = u1.T @ u1 + h.item_l2 * n_users * np.eye(dd)
+            v = np.empty_like(v)
             for i in range(self.spec.n_items):
                 sl = slice(bounds[i], bounds[i + 1])
                 ur, wt = u1[user_of[sl]], weight_of[sl]
-                hess = base + (ur * wt[:, None]).T @ ur
                 rhs = h.item_l2 * n_users * prior[i] + (1 + h.alpha) * ur[pos_of[sl]].sum(axis=0)
-                v_new[i] = np.linalg.solve(hess, rhs)
-            self.set_global_weights(
-                {
-                    **self._serving,
-                    "item_emb": (v_new - prior).astype(np.float32),
-                    "feature_emb": f_new.astype(np.float32),
-                }
-            )
+                v[i] = np.linalg.solve(base + (ur * wt[:, None]).T @ ur, rhs)
+        self.set_global_weights({**self._serving, "feature_emb": f.astype(np.float32)})
+        self._exact = v
 
     def score(
         self, context: np.ndarray, item_features: np.ndarray, items: np.ndarray
     ) -> np.ndarray:
         del context  # this model ranks by taste; the logistic model covers context
-        items = np.asarray(items, dtype=np.int64)
-        x1 = self._with_intercept(item_features)
-        v = x1 @ self._serving["feature_emb"].astype(np.float64)
-        known = items >= 0
-        v[known] += self._serving["item_emb"][items[known]]
+        v = self.item_vectors(item_features, np.asarray(items, np.int64))
         out: np.ndarray = (v @ np.append(self.user.astype(np.float64), 1.0)).astype(np.float32)
         return out
 
