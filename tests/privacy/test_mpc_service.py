@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,8 +43,6 @@ def client(settings: MPCSettings) -> Iterator[TestClient]:
 
 
 def _ticket(device: str, round_id: str = ROUND, now: int | None = None) -> dict[str, str]:
-    import time
-
     t = issue_ticket(TICKET_KEY.encode(), device, round_id, now=now or int(time.time()))
     return {"Authorization": f"Bearer {t}"}
 

@@ -69,6 +69,8 @@ def verify_ticket(key: bytes, ticket: str, now: int) -> TicketClaims:
         claims = TicketClaims.model_validate(json.loads(_unb64(parts[1])))
     except (ValueError, ValidationError) as exc:
         raise ProtocolError("invalid ticket") from exc
-    if claims.expires_at < now or claims.expires_at > now + MAX_TTL_SECONDS:
+    if claims.expires_at > now + MAX_TTL_SECONDS:
+        raise ProtocolError("invalid ticket")
+    if claims.expires_at < now:
         raise ProtocolError("ticket expired")
     return claims
