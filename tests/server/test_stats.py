@@ -11,7 +11,12 @@ def test_overview_and_weekly_activity(api: ApiClient) -> None:
     _, base = api.model(devices[0], task["id"])
     assignments = [api.checkin(d, task["id"]) for d in devices]
     for d in devices:
-        assert api.upload(d, assignments[0]["round_id"], update_like(base, 0.1), num_examples=7).status_code == 200
+        assert (
+            api.upload(
+                d, assignments[0]["round_id"], update_like(base, 0.1), num_examples=7
+            ).status_code
+            == 200
+        )
     r = api.http.post(
         f"/v1/device/tasks/{task['id']}/telemetry",
         json={"version": 1, "predictions": 10, "successes": 4},
@@ -19,7 +24,9 @@ def test_overview_and_weekly_activity(api: ApiClient) -> None:
     )
     assert r.status_code == 204
     bad = api.http.post(
-        f"/v1/device/tasks/{task['id']}/telemetry", json={"version": 1, "predictions": 1, "successes": 4}, headers=devices[0]
+        f"/v1/device/tasks/{task['id']}/telemetry",
+        json={"version": 1, "predictions": 1, "successes": 4},
+        headers=devices[0],
     )
     assert bad.status_code == 422
     stats = api.http.get(f"/api/apps/{app['id']}/stats", headers=headers).json()
