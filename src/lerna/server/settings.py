@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +32,24 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(32 << 20, ge=1024)
     tick_seconds: float = Field(1.0, gt=0)
     cors_origins: list[str] = Field(default_factory=list)
+    # operations (issue 7): webhooks, logs, remote config, rate limits; see docs/operations.md
+    secrets_key: str | None = None  # Fernet key for secrets at rest; generated when embedded
+    webhook_allow_http: bool = False
+    webhook_max_attempts: int = Field(8, ge=1, le=30)
+    webhook_backoff_seconds: float = Field(5.0, gt=0)
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    worker_poll_seconds: float = Field(1.0, gt=0)
+    log_storage: Literal["fs", "s3"] = "fs"
+    log_dir: Path | None = None  # default: <data_dir>/logs
+    log_s3_bucket: str | None = None
+    log_s3_prefix: str = "lerna-logs"
+    log_s3_endpoint_url: str | None = None
+    max_log_bytes: int = Field(1 << 20, ge=1024)
+    log_retention_days: int = Field(30, ge=1)
+    rate_limit_device_per_minute: int = Field(600, ge=0)  # 0 turns the limit off
+    rate_limit_app_per_minute: int = Field(6000, ge=0)
+    cache_ttl_seconds: float = Field(300.0, ge=0)
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("jwt_secret")
     @classmethod
@@ -53,11 +73,25 @@ class Settings(BaseSettings):
             raise RuntimeError(
                 "LERNA_JWT_SECRET must be set when the database is not the embedded SQLite"
             )
-        path = self.data_dir / "jwt_secret"
+        return self._generated("jwt_secret", lambda: secrets.token_urlsafe(48))
+
+    def resolved_secrets_key(self) -> str | None:
+        """The Fernet key for secrets at rest; None (webhook secrets refused) when a
+        non-embedded deployment did not set ``LERNA_SECRETS_KEY``."""
+        if self.secrets_key:
+            return self.secrets_key
+        if not self.is_embedded:
+            return None
+        from cryptography.fernet import Fernet
+
+        return self._generated("secrets_key", lambda: Fernet.generate_key().decode())
+
+    def _generated(self, name: str, make: Callable[[], str]) -> str:
+        path = self.data_dir / name
         if path.exists():
             return path.read_text().strip()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(48)
+        value = make()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(value)
