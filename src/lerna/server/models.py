@@ -72,6 +72,9 @@ class MLTask(Base):
     upload_seconds: Mapped[float] = mapped_column(Float)
     local_epochs: Mapped[int] = mapped_column(Integer, default=1)
     server_learning_rate: Mapped[float] = mapped_column(Float, default=1.0)
+    stage_seconds: Mapped[float] = mapped_column(Float, default=60.0)
+    privacy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # core.dp.PrivacyConfig
+    dp_rounds: Mapped[int] = mapped_column(Integer, default=0)  # completed rounds that spent privacy
     current_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     app: Mapped[App] = relationship(back_populates="tasks")
@@ -91,6 +94,8 @@ class ModelVersion(Base):
     # trained on it in the following round: sums and count, so the mean is exact.
     metrics_sum: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics_count: Mapped[int] = mapped_column(Integer, default=0)
+    epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)  # privacy spent up to this version
+    delta: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -139,6 +144,10 @@ class Round(Base):
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failure: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    privacy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the task's config when the round opened
+    stage: Mapped[str] = mapped_column(String(16), default="selection")
+    stage_deadline: Mapped[datetime | None] = mapped_column(nullable=True)
+    secagg_config: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
 
 
 class RoundAggregate(Base):
@@ -163,9 +172,29 @@ class RoundParticipant(Base):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="selected")  # selected|uploaded
+    party: Mapped[int | None] = mapped_column(Integer, nullable=True)  # secure aggregation id
     upload_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     selected_at: Mapped[datetime] = mapped_column(default=utcnow)
     uploaded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class SecAggMessage(Base):
+    """The log of a secure round: every accepted protocol message and stage close, in order.
+
+    The protocol state is a pure function of this log, so any replica (or a restarted server)
+    rebuilds it by replay; each request appends one row in the transaction that accepted it.
+    Masked inputs are stored as sent: uniformly random-looking without the other devices' masks.
+    """
+
+    __tablename__ = "secagg_messages"
+    __table_args__ = (UniqueConstraint("round_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(24))
+    party: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PredictionStat(Base):
@@ -180,3 +209,6 @@ class PredictionStat(Base):
     group: Mapped[str] = mapped_column(String(16))
     predictions: Mapped[int] = mapped_column(BigInteger, default=0)
     successes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+from lerna.server import models_ops as _ops  # noqa: E402,F401  (operations tables join the metadata)
