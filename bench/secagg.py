@@ -16,8 +16,11 @@ Table 4 reports 143 s of server time for n = 500, d = 100k, 30% dropout).
 SecAgg+ is provisioned for the scenario's dropout rate (at least 10%): the graph degree is the
 least k for which reconstruction fails with probability <= 2^-20 (`default_degree`).
 
-Flower's SecAgg+ comparison (the issue asks for flwr 1.42 in its own venv) is not part of this
-script yet: see docs/privacy.md.
+With `--flower`, the same scenarios (same n, d, dropouts, graph degree and share threshold) also
+run through Flower 1.42's own SecAgg+ workflow and client mod, in a virtual environment this
+script creates (default ~/.cache/lerna-bench/flwr-1.42; `pip install flwr==1.42.0`, never in the
+project's environment), driven by bench/flower_secaggplus.py; the ratios ours / Flower follow.
+Flower is slow at large n (minutes per round), so `--flower-n` defaults to 100 only.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -40,6 +46,8 @@ from lerna.core.secagg.messages import encode_vector as _enc
 
 T = TypeVar("T")
 CLIP = 1.0
+FLOWER_PIN = "flwr==1.42.0"
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass
@@ -225,6 +233,44 @@ def bench_two_server(n: int, d: int, dropout: float, seed: int = 0) -> Result:
     )
 
 
+def flower_python(venv: str) -> str:
+    """The Flower venv's interpreter, creating the venv and installing Flower on first use."""
+    python = os.path.join(venv, "bin", "python")
+    probe = [python, "-c", "import flwr, sys; sys.exit(flwr.__version__ != '1.42.0')"]
+    if os.path.exists(python) and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    print(f"creating {venv} with {FLOWER_PIN} ...", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q", FLOWER_PIN], check=True)
+    return python
+
+
+def bench_flower(python: str, n: int, d: int, dropout: float) -> Result:
+    k = default_degree(n, max(dropout, 0.1))
+    spec = [{"n": n, "d": d, "dropout": dropout, "degree": k, "share_threshold": k // 2 + 1}]
+    out = subprocess.run(
+        [python, os.path.join(HERE, "flower_secaggplus.py"), json.dumps(spec)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    return Result(
+        mode="flower",
+        n=n,
+        d=d,
+        dropout=dropout,
+        degree=k,
+        server_s=row["server_s"],
+        client_mean_s=row["client_mean_s"],
+        client_max_s=row["client_max_s"],
+        client_up_bytes=row["client_up_bytes"],
+        client_down_bytes=row["client_down_bytes"],
+        server_state_bytes=0,
+        extra={"max_abs_error": row["max_abs_error_vs_plain_mean"]},
+    )
+
+
 def _print(r: Result) -> None:
     extra = " ".join(f"{k}={v:.3g}" for k, v in r.extra.items())
     print(
@@ -237,25 +283,54 @@ def _print(r: Result) -> None:
     )
 
 
+def _print_ratio(ours: Result, flower: Result) -> None:
+    ours_round = ours.server_s + ours.client_max_s
+    flower_round = flower.server_s + flower.client_max_s
+    print(
+        f"{'ratio':10s} n={ours.n:4d} d={ours.d} drop={ours.dropout:4.0%} ours/flower: "
+        f"server={ours.server_s / flower.server_s:.3f} "
+        f"client mean={ours.client_mean_s / flower.client_mean_s:.3f} "
+        f"round (server + slowest client)={ours_round / flower_round:.3f} "
+        f"upload={ours.client_up_bytes / flower.client_up_bytes:.3f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, nargs="+", default=[100, 500])
     parser.add_argument("--d", type=int, default=100_000)
     parser.add_argument("--dropouts", type=float, nargs="+", default=[0.0, 0.1, 0.3])
     parser.add_argument("--modes", nargs="+", default=["two-server", "secagg+"])
+    parser.add_argument("--flower", action="store_true", help="also run Flower 1.42's SecAgg+")
+    parser.add_argument("--flower-n", type=int, nargs="+", default=[100])
+    parser.add_argument(
+        "--flower-venv", default=os.path.expanduser("~/.cache/lerna-bench/flwr-1.42")
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    results = []
+    results: list[Result] = []
     for mode in args.modes:
         for n in args.n:
             for dropout in args.dropouts:
                 fn = bench_secagg_plus if mode == "secagg+" else bench_two_server
-                r = fn(n, args.d, dropout)
-                _print(r)
-                results.append(asdict(r))
+                results.append(fn(n, args.d, dropout))
+                _print(results[-1])
+    if args.flower:
+        python = flower_python(args.flower_venv)
+        for n in args.flower_n:
+            for dropout in args.dropouts:
+                flower = bench_flower(python, n, args.d, dropout)
+                results.append(flower)
+                _print(flower)
+                ours = [
+                    r for r in results if r.mode == "secagg+" and (r.n, r.dropout) == (n, dropout)
+                ]
+                if ours:
+                    _print_ratio(ours[0], flower)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+            json.dump([asdict(r) for r in results], fh, indent=2)
 
 
 if __name__ == "__main__":
