@@ -18,6 +18,7 @@ from lerna.server.migrate import upgrade
 from lerna.server.routers import apps, auth, device
 from lerna.server.services.rounds import close_due_rounds
 from lerna.server.settings import Settings
+from lerna.server.spa import DASHBOARD_DIST, mount_spa
 
 log = logging.getLogger("lerna.server")
 
@@ -78,4 +79,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    if DASHBOARD_DIST.exists():
+        mount_spa(app, DASHBOARD_DIST)
     return app
