@@ -86,15 +86,17 @@ def stratified_split(
     return train, test
 
 
+SCORED = {"normalizeHistory": True, "targetDamping": 0.5, "popularityWeight": 0.2}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "CCO like(>=4)": {"indicators": ["like"]},
-    "CCO like + dislike(<=2)": {"indicators": ["like", "dislike"]},
-    "CCO like + dislike + genre": {"indicators": ["like", "dislike", "like-genre"]},
-    "CCO rated + like": {"indicators": ["rated", "like"]},
-    "CCO rated + like + dislike + genre": {
-        "indicators": ["rated", "like", "dislike", "like-genre"]
-    },
+    "UR like(>=4)": {"indicators": ["like"]},
+    "UR like + dislike(<=2)": {"indicators": ["like", "dislike"]},
+    "UR like + dislike + genre": {"indicators": ["like", "dislike", "like-genre"]},
+    "UR rated + like": {"indicators": ["rated", "like"]},
+    "UR like + rated, scored": {"indicators": ["like", "rated"], "scoring": SCORED},
+    "UR rated + like, scored": {"indicators": ["rated", "like"], "scoring": SCORED},
 }
+"""Rows of the table. "UR" rows are plain LLR sums (the engine default); "scored" rows set the
+engine's ``scoring`` section (history normalisation, target damping, popularity prior)."""
 
 
 def events_of(
@@ -111,16 +113,18 @@ def events_of(
     return rows
 
 
-def algo(indicators: list[str], **extra: Any) -> AlgorithmConfig:
-    return AlgorithmConfig.model_validate(
-        {"indicators": [{"name": n} for n in indicators], "num": 10, **extra}
-    )
+def algo_json(variant: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The engine JSON's ``algorithm`` section of a table row."""
+    out = {"indicators": [{"name": n} for n in variant["indicators"]], **extra}
+    if "scoring" in variant:
+        out["scoring"] = variant["scoring"]
+    return out
 
 
 def run_cco(
     name: str, train: list[Rating], genres: dict[str, list[str]], k: int
 ) -> tuple[dict[str, list[str]], float]:
-    config = algo(VARIANTS[name]["indicators"], maxQueryEvents=500)
+    config = AlgorithmConfig.model_validate(algo_json(VARIANTS[name], num=k, maxQueryEvents=500))
     names = set(VARIANTS[name]["indicators"])
     rows = [r for r in events_of(train, genres) if r[2] in names]
     started = time.perf_counter()
@@ -203,7 +207,7 @@ async def _load(base: str, users: list[str], clients: int, total: int) -> list[f
 
 
 def http_latency(
-    indicators: list[str], train: list[Rating], genres: dict[str, list[str]], total: int
+    variant: dict[str, Any], train: list[Rating], genres: dict[str, list[str]], total: int
 ) -> dict[int, tuple[float, float]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -221,10 +225,9 @@ def http_latency(
                             break
                     except httpx.TransportError:
                         time.sleep(0.05)
-                config = {"engineId": "ml", "algorithm": {
-                    "indicators": [{"name": n} for n in indicators], "num": 20}}  # fmt: skip
+                config = {"engineId": "ml", "algorithm": algo_json(variant, num=20)}
                 assert http.post("/engines", json=config).status_code == 201
-                names = set(indicators)
+                names = set(variant["indicators"])
                 lines = [json.dumps({"event": "$set", "entityType": "item", "entityId": i,
                                      "properties": {"genre": g}}) for i, g in genres.items()]  # fmt: skip
                 lines += [
@@ -277,7 +280,7 @@ def main() -> None:
     if args.skip_http:
         return
     best = max(rows[1 : 1 + len(VARIANTS)], key=lambda r: r[1].ndcg)[0]
-    latency = http_latency(VARIANTS[best]["indicators"], train, genres, args.queries)
+    latency = http_latency(VARIANTS[best], train, genres, args.queries)
     print(f"\nQuery latency over HTTP ({best}, num=20, {args.queries} queries, uvicorn 1 worker,"
           " client in this process, same 2 cores):")  # fmt: skip
     print(f"{'clients':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99 / 20 ms target':>19}")

@@ -22,6 +22,7 @@ from lerna.recommender.config import AlgorithmConfig
 from lerna.recommender.llr import log_likelihood_ratio
 from lerna.recommender.model import CCOModel, Correlators, Ranking
 from lerna.recommender.rankings import compute_rankings
+from lerna.recommender.scoring import popularity_prior, shape_weights
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ def train_cco(
         k = ind.max_correlators_per_item or config.max_correlators_per_item
         min_llr = ind.min_llr if ind.min_llr is not None else config.min_llr
         weights = cross_occurrence_llr(a, b, ind.name == primary, k, min_llr)
-        correlators.append(Correlators(ind.name, vocab, weights.T.tocsr()))
+        shaped = shape_weights(weights.T.tocsr(), config.scoring, ind.weight)
+        correlators.append(Correlators(ind.name, vocab, shaped))
         checkpoint()
     if now is not None:
         reference = now
@@ -178,4 +180,8 @@ def train_cco(
         "events": float(events.users.size),
         "seconds": time.perf_counter() - started,
     }
-    return CCOModel(items, correlators, rankings, time.time(), stats)
+    prior = None
+    if config.scoring.popularity_weight > 0:
+        counts = np.bincount(p_idx, minlength=items.size).astype(np.float64)
+        prior = popularity_prior(counts, config.scoring)
+    return CCOModel(items, correlators, rankings, time.time(), stats, prior)

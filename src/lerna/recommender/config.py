@@ -50,6 +50,8 @@ class IndicatorConfig(_Camel):
     aliases: list[str] = Field(default_factory=list)
     max_correlators_per_item: int | None = Field(default=None, ge=1, le=10_000)
     min_llr: float | None = Field(default=None, ge=0.0)
+    weight: float = Field(default=1.0, ge=-100.0, le=100.0)
+    """Multiplies this indicator's correlator weights; negative makes it evidence against."""
 
 
 class RankingConfig(_Camel):
@@ -69,6 +71,23 @@ class RankingConfig(_Camel):
         return value
 
 
+class ScoringConfig(_Camel):
+    """How correlator weights become query scores; every departure from UR is off by default.
+
+    UR sums raw LLR weights. On rating data that favours items correlated with everything (the
+    popular ones, whose LLR is large against anything) and users whose history items have many
+    strong correlators. ``normalizeHistory`` gives every history item one vote, split over its
+    correlators in proportion to LLR; ``targetDamping`` divides each item's incoming weights by
+    their total to that power (0 off, 0.5 a square root), as Jaccard similarity does in SAR;
+    ``popularityWeight`` adds ``w * ln(1 + primary events)`` of the item, a prior that matters
+    for users with little history. See docs/recommender.md for the measured effect.
+    """
+
+    normalize_history: bool = False
+    target_damping: float = Field(default=0.0, ge=0.0, le=2.0)
+    popularity_weight: float = Field(default=0.0, ge=0.0, le=100.0)
+
+
 class AlgorithmConfig(_Camel):
     indicators: list[IndicatorConfig] = Field(min_length=1)
     num: int = Field(default=20, ge=1, le=10_000)
@@ -84,6 +103,7 @@ class AlgorithmConfig(_Camel):
     max_query_events: int = Field(default=100, ge=1, le=10_000)
     return_self: bool = False
     seed: int = 0
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
 
     @model_validator(mode="after")
     def _names_unique(self) -> AlgorithmConfig:

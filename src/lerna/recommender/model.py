@@ -48,6 +48,8 @@ class CCOModel:
     rankings: list[Ranking]
     trained_at: float
     stats: dict[str, float] = field(default_factory=dict)
+    prior: NDArray[np.float64] | None = None
+    """Per-item score added to every query (the popularity prior of ``scoring``); None is zero."""
 
     @cached_property
     def item_index(self) -> dict[str, int]:
@@ -84,6 +86,8 @@ class CCOModel:
             arrays[f"c{k}_shape"] = np.asarray(m.shape, dtype=np.int64)
         for k, r in enumerate(self.rankings):
             arrays[f"r{k}"] = r.scores
+        if self.prior is not None:
+            arrays["prior"] = self.prior
         arrays["meta"] = np.asarray(json.dumps(meta))
         buf = io.BytesIO()
         np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
@@ -103,4 +107,7 @@ class CCOModel:
             rankings = [
                 Ranking(name, rtype, z[f"r{k}"]) for k, (name, rtype) in enumerate(meta["rankings"])
             ]
-            return cls(z["items"], correlators, rankings, float(meta["trained_at"]), meta["stats"])
+            prior = z["prior"] if "prior" in z.files else None
+            return cls(
+                z["items"], correlators, rankings, float(meta["trained_at"]), meta["stats"], prior
+            )

@@ -87,6 +87,8 @@ def recommend(
         model = installed.model
         pos = installed.positions
         score[pos] = personal_scores(model, history, item_query, query.user_bias, query.item_bias)
+        if model.prior is not None:
+            score[pos] += model.prior
         for ranking in model.rankings:
             key = np.zeros(n)
             if ranking.type == "userDefined":
