@@ -49,9 +49,9 @@ STATISTICS = ("gram", "item_count", "item_sq", "item_sum", "neg_count", "user_co
 
 class FactorizationHyper(Hyper):
     dim: int = Field(32, ge=1, le=256)
-    alpha: float = Field(8.0, ge=0, le=1000, description="extra confidence of a positive")
+    alpha: float = Field(4.0, ge=0, le=1000, description="extra confidence of a positive")
     neg_weight: float = Field(1.0, ge=0, le=1000, description="extra confidence of a negative")
-    user_l2: float = Field(0.5, gt=0, le=1e4)
+    user_l2: float = Field(2.0, gt=0, le=1e4)
     item_l2: float = Field(0.05, gt=0, le=1e3, description="item L2 per user in the sums")
     feature_l2: float = Field(1.0, gt=0, le=1e4)
     memory: float = Field(1.0, gt=0, le=1, description="weight of this round's sums vs. older")
