@@ -15,7 +15,7 @@ from lerna import __version__
 from lerna.server.db import make_engine, make_session_factory, transaction
 from lerna.server.errors import install_handlers
 from lerna.server.migrate import upgrade
-from lerna.server.routers import apps, auth, device
+from lerna.server.routers import apps, auth, device, ops
 from lerna.server.services.rounds import close_due_rounds
 from lerna.server.settings import Settings
 from lerna.server.spa import DASHBOARD_DIST, mount_spa
@@ -48,7 +48,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             target=_ticker, args=(app, stop), name="round-ticker", daemon=True
         )
         thread.start()
+        stop_ops = ops.start_background(app)  # webhook worker, log retention
         yield
+        stop_ops()
         stop.set()
         thread.join(timeout=5)
         engine.dispose()
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             allow_headers=["*"],
         )
     install_handlers(app)
+    ops.install(app, settings)  # middleware, /ready, /metrics, webhooks, remote config, logs
     app.include_router(auth.router)
     app.include_router(apps.router)
     app.include_router(device.router)

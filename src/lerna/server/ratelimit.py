@@ -1,0 +1,75 @@
+"""Rate limits on the device protocol: per device credential and per app token, per minute.
+
+Fixed one-minute windows counted in the shared cache (Redis across replicas, in-process
+otherwise). The key is a hash of the credential, never the credential. Customer routes
+(``/api``) are not limited here; nginx limits them per client address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from lerna.server.cache import Cache
+from lerna.server.settings import Settings
+
+WINDOW = 60.0
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def limit_key(scope: Scope, settings: Settings) -> tuple[str, int] | None:
+    """The counter and its limit for this request, or None when it is not limited."""
+    auth = _header(scope, b"authorization")
+    if auth and auth.lower().startswith("bearer "):
+        digest = hashlib.sha256(auth[7:].encode()).hexdigest()[:32]
+        return f"rl:dev:{digest}", settings.rate_limit_device_per_minute
+    token = _header(scope, b"x-app-token")
+    if token:
+        digest = hashlib.sha256(token.encode()).hexdigest()[:32]
+        return f"rl:app:{digest}", settings.rate_limit_app_per_minute
+    return None
+
+
+class RateLimitMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        found = limit_key(scope, self.settings)
+        if found is None or found[1] == 0:
+            await self.app(scope, receive, send)
+            return
+        key, limit = found
+        window = int(time.time() // WINDOW)
+        cache: Cache = scope["app"].state.cache
+        if cache.incr(f"{key}:{window}", WINDOW + 5) <= limit:
+            await self.app(scope, receive, send)
+            return
+        retry = max(1, int((window + 1) * WINDOW - time.time()) + 1)
+        body = json.dumps(
+            {"code": "rate_limited", "message": f"more than {limit} requests a minute; slow down"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(retry).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,178 @@
+"""Sending webhooks: payloads per kind, the signature, and the worker thread draining the outbox.
+
+Payloads are built as Python objects and encoded with ``json.dumps`` (never string templates),
+so a task named ``"}`` cannot break or forge a message. Generic HTTPS receivers verify
+
+    X-Lerna-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>
+
+and should refuse a timestamp older than a few minutes (replay) and deduplicate on
+``X-Lerna-Delivery`` (delivery is at least once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from lerna.server.db import transaction
+from lerna.server.services import webhooks
+from lerna.server.services.webhooks import Claimed, SecretBox
+from lerna.server.settings import Settings
+
+log = logging.getLogger("lerna.server.webhooks")
+USER_AGENT = "Lerna-Webhooks/1"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivered: bool
+    status_code: int | None
+    error: str | None
+
+
+def summary(event: str, data: dict[str, Any]) -> str:
+    task = data.get("task", "?")
+    if event == "round_completed":
+        return f"Round {data.get('round')} of {task} completed with {data.get('participants')} participants"
+    if event == "version_published":
+        return f"Version {data.get('version')} of {task} published"
+    if event == "round_failed":
+        return f"Round {data.get('round')} of {task} failed: {data.get('failure')}"
+    return f"Lerna {event}"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def build_request(job: Claimed, now: datetime) -> tuple[dict[str, str], bytes]:
+    """Headers and body for one delivery, by webhook kind."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Lerna-Event": job.event,
+        "X-Lerna-Delivery": str(job.id),
+    }
+    text = summary(job.event, job.payload)
+    body: dict[str, Any]
+    if job.kind == "slack":
+        body = {"text": text}
+    elif job.kind == "fcm":
+        # FCM HTTP v1 (projects/<id>/messages:send); data values must be strings.
+        data = {k: "" if v is None else str(v) for k, v in job.payload.items()}
+        body = {
+            "message": {
+                "topic": f"lerna-app-{job.app_id}",
+                "notification": {"title": "Lerna", "body": text},
+                "data": {"event": job.event, **data},
+            }
+        }
+        if job.secret:
+            headers["Authorization"] = f"Bearer {job.secret}"
+    else:
+        body = {
+            "id": job.id,
+            "event": job.event,
+            "created_at": job.created_at.isoformat(),
+            "data": job.payload,
+        }
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    if job.kind == "https" and job.secret:
+        headers["X-Lerna-Signature"] = sign(job.secret, int(now.timestamp()), raw)
+    return headers, raw
+
+
+def send(client: httpx.Client, job: Claimed, now: datetime) -> Outcome:
+    headers, body = build_request(job, now)
+    try:
+        response = client.post(job.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:255])
+    if 200 <= response.status_code < 300:
+        return Outcome(True, response.status_code, None)
+    return Outcome(False, response.status_code, f"receiver answered {response.status_code}")
+
+
+def new_client(settings: Settings) -> httpx.Client:
+    return httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+
+
+class WebhookWorker:
+    """Drains the outbox in a daemon thread; every replica runs one, claims never overlap.
+    ``periodic`` jobs (log retention) ride on the same thread at their own interval."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: Settings,
+        box: SecretBox,
+        periodic: list[tuple[float, Callable[[], object]]] | None = None,
+    ) -> None:
+        self.factory, self.settings, self.box = factory, settings, box
+        self.periodic = [(interval, job, 0.0) for interval, job in periodic or []]
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="webhook-worker", daemon=True)
+        self.lease = timedelta(seconds=max(30.0, 3 * settings.webhook_timeout_seconds))
+
+    def start(self) -> WebhookWorker:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=self.settings.webhook_timeout_seconds + 5)
+
+    def drain_once(self, client: httpx.Client) -> int:
+        """Send every delivery due now; the number attempted."""
+        now = datetime.now(UTC)
+        with transaction(self.factory) as session:
+            jobs = webhooks.claim_due(session, self.box, now, self.lease)
+        for job in jobs:
+            if self.stop_event.is_set():
+                break  # unsent claims go out after the lease, from this or another replica
+            outcome = send(client, job, datetime.now(UTC))
+            if not outcome.delivered:
+                log.warning(
+                    "webhook delivery failed",
+                    extra={"delivery": job.id, "attempt": job.attempts, "error": outcome.error},
+                )
+            with transaction(self.factory) as session:
+                webhooks.record(
+                    session,
+                    job.id,
+                    delivered=outcome.delivered,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    now=datetime.now(UTC),
+                    max_attempts=self.settings.webhook_max_attempts,
+                    base_seconds=self.settings.webhook_backoff_seconds,
+                )
+        return len(jobs)
+
+    def _run(self) -> None:
+        with new_client(self.settings) as client:
+            while not self.stop_event.wait(self.settings.worker_poll_seconds):
+                try:
+                    while self.drain_once(client) and not self.stop_event.is_set():
+                        pass
+                    self._run_periodic()
+                except Exception:  # a transient DB error must not kill the worker
+                    log.exception("webhook worker pass failed")
+
+    def _run_periodic(self) -> None:
+        now = datetime.now(UTC).timestamp()
+        for i, (interval, job, last) in enumerate(self.periodic):
+            if now - last >= interval:
+                self.periodic[i] = (interval, job, now)
+                job()
