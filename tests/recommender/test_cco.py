@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from lerna.recommender.cco import EventTable, train_cco
+from lerna.recommender.cco import EventTable, _top_k_dense_blocks, _top_k_sorting, train_cco
 from lerna.recommender.config import AlgorithmConfig
 from lerna.recommender.errors import JobCancelledError
+from lerna.recommender.llr import llr_of_cooccurrence, log_likelihood_ratio
 from lerna.recommender.model import CCOModel
 
 from .helpers import BUYS, g_squared
@@ -106,3 +108,29 @@ def test_checkpoint_can_abort_training() -> None:
 def test_empty_data_trains_an_empty_model() -> None:
     model = train_cco(config(), EventTable.from_rows([]))
     assert model.items.size == 0
+
+
+def test_dense_and_sorting_top_k_agree_with_ties() -> None:
+    rng = np.random.default_rng(7)
+    dense = rng.integers(0, 6, size=(40, 30)).astype(np.float64)  # many ties, some zeros
+    m = sp.csr_matrix(dense)
+    for k, min_llr in ((1, 0.0), (5, 0.0), (5, 2.0), (30, 0.0), (50, 1.0)):
+        want = _top_k_sorting(m, k, min_llr).toarray()
+        np.testing.assert_array_equal(_top_k_dense_blocks(m, k, min_llr).toarray(), want)
+        assert ((want > 0).sum(axis=1) <= k).all()
+    # ties at the k-th value go to the lower column
+    row = sp.csr_matrix(np.array([[1.0, 3.0, 2.0, 2.0, 2.0]]))
+    np.testing.assert_array_equal(_top_k_dense_blocks(row, 3, 0.0).toarray(), [[0, 3, 2, 2, 0]])
+
+
+def test_fast_llr_equals_the_entropy_form() -> None:
+    rng = np.random.default_rng(3)
+    n = 500.0
+    a_counts = rng.integers(1, 200, 20).astype(np.float64)
+    b_counts = rng.integers(1, 200, 25).astype(np.float64)
+    rows, cols = rng.integers(0, 20, 300), rng.integers(0, 25, 300)
+    k11 = np.floor(rng.random(300) * np.minimum(a_counts[rows], b_counts[cols]))
+    got = llr_of_cooccurrence(k11, rows, cols, a_counts, b_counts, n)
+    want = log_likelihood_ratio(k11, a_counts[rows] - k11, b_counts[cols] - k11,
+                                n - a_counts[rows] - b_counts[cols] + k11)  # fmt: skip
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from lerna.recommender.config import AlgorithmConfig
-from lerna.recommender.llr import log_likelihood_ratio
+from lerna.recommender.llr import llr_of_cooccurrence
 from lerna.recommender.model import CCOModel, Correlators, Ranking
 from lerna.recommender.rankings import compute_rankings
 from lerna.recommender.scoring import popularity_prior, shape_weights
@@ -87,35 +87,68 @@ def _binary_matrix(
     return sp.csr_matrix((data, (u, i)), shape=shape)
 
 
-def _top_k_per_row(m: sp.coo_matrix, k: int, min_llr: float) -> sp.coo_matrix:
-    keep = m.data > min_llr
-    row, col, val = m.row[keep], m.col[keep], m.data[keep]
+def _top_k_sorting(m: sp.csr_matrix, k: int, min_llr: float) -> sp.csr_matrix:
+    """Top ``k`` per row by one lexicographic sort; for sparse matrices (the reference path)."""
+    coo = m.tocoo()
+    keep = coo.data > min_llr
+    row, col, val = coo.row[keep].astype(np.int64), coo.col[keep], coo.data[keep]
     order = np.lexsort((col, -val, row))  # strongest first, ties by column for determinism
-    ranks = _rank_within_groups(row.astype(np.int64), order)
-    keep = ranks < k
-    return sp.coo_matrix((val[keep], (row[keep], col[keep])), shape=m.shape)
+    keep = _rank_within_groups(row, order) < k
+    return sp.csr_matrix((val[keep], (row[keep], col[keep])), shape=m.shape)
+
+
+def _top_k_dense_blocks(m: sp.csr_matrix, k: int, min_llr: float) -> sp.csr_matrix:
+    """Same answer as ``_top_k_sorting``, by a k-th-value threshold over dense row blocks.
+
+    Co-occurrence of rating data is dense (most item pairs share a user), where sorting every
+    cell cost seconds; a partition per row finds the k-th largest value, cells above it stay,
+    and cells equal to it are taken in column order until the row holds ``k``.
+    """
+    n_rows, n_cols = m.shape
+    step = max(1, _DENSE_BLOCK_CELLS // max(n_cols, 1))
+    parts: list[sp.csr_matrix] = []
+    for lo in range(0, n_rows, step):
+        block = m[lo : lo + step].toarray()
+        block[block <= min_llr] = 0.0
+        if n_cols > k:
+            kth = -np.partition(-block, k - 1, axis=1)[:, k - 1 : k]
+            above = block > kth
+            ties = (block == kth) & (block > 0)
+            room = k - above.sum(axis=1, keepdims=True)
+            block[~(above | (ties & (np.cumsum(ties, axis=1) <= room)))] = 0.0
+        parts.append(sp.csr_matrix(block))
+    return sp.csr_matrix(sp.vstack(parts, format="csr")) if parts else sp.csr_matrix(m.shape)
+
+
+_DENSE_BLOCK_CELLS = 2_000_000
+_DENSE_ENOUGH = 0.02
+
+
+def top_k_per_row(m: sp.csr_matrix, k: int, min_llr: float) -> sp.csr_matrix:
+    """The ``k`` largest values above ``min_llr`` in each row; ties go to the lower column."""
+    cells = m.shape[0] * m.shape[1]
+    if cells and m.nnz >= _DENSE_ENOUGH * cells:
+        return _top_k_dense_blocks(m, k, min_llr)
+    return _top_k_sorting(m, k, min_llr)
 
 
 def cross_occurrence_llr(
     a: sp.csr_matrix, b: sp.csr_matrix, same: bool, k: int, min_llr: float
-) -> sp.coo_matrix:
+) -> sp.csr_matrix:
     """LLR-weighted ``A'B``, the top ``k`` per row of A's items; ``same`` drops self-pairs."""
-    n_users = float(a.shape[0])
-    cooc = (a.T @ b).tocoo()
+    cooc = sp.csr_matrix(a.T @ b)
     if same:
-        off_diag = cooc.row != cooc.col
-        cooc = sp.coo_matrix(
-            (cooc.data[off_diag], (cooc.row[off_diag], cooc.col[off_diag])), shape=cooc.shape
-        )
-    a_counts = np.asarray(a.sum(axis=0)).ravel()
-    b_counts = np.asarray(b.sum(axis=0)).ravel()
-    k11 = cooc.data
-    k12 = a_counts[cooc.row] - k11
-    k21 = b_counts[cooc.col] - k11
-    k22 = n_users - k11 - k12 - k21
-    llr = log_likelihood_ratio(k11, k12, k21, k22)
-    scored = sp.coo_matrix((llr, (cooc.row, cooc.col)), shape=cooc.shape)
-    return _top_k_per_row(scored, k, min_llr)
+        cooc = sp.csr_matrix(cooc - sp.diags(cooc.diagonal()))
+        cooc.eliminate_zeros()
+    rows = np.repeat(np.arange(cooc.shape[0], dtype=np.int64), np.diff(cooc.indptr))
+    a_counts = np.asarray(a.sum(axis=0), dtype=np.float64).ravel()
+    b_counts = np.asarray(b.sum(axis=0), dtype=np.float64).ravel()
+    llr = llr_of_cooccurrence(
+        cooc.data.astype(np.float64), rows, cooc.indices.astype(np.int64), a_counts, b_counts,
+        float(a.shape[0]),
+    )  # fmt: skip
+    scored = sp.csr_matrix((llr, cooc.indices, cooc.indptr), shape=cooc.shape)
+    return top_k_per_row(scored, k, min_llr)
 
 
 def train_cco(
