@@ -110,3 +110,11 @@ def ops(database_url: str, tmp_path: Path) -> Iterator[OpsClient]:
     with TestClient(app) as client:
         yield OpsClient(client, app)
     app.state.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    from tests.ops.services import redis_server
+
+    with redis_server() as url:
+        yield url
