@@ -40,9 +40,7 @@ def render_site(
         ),
         "MPC": mpc,
         "RECOMMENDER": recommender,
-        "CORS_ORIGINS": "\n".join(
-            f"    {json.dumps(o)} $http_origin;" for o in cors_origins or []
-        ),
+        "CORS_ORIGINS": "\n".join(f"    {json.dumps(o)} $http_origin;" for o in cors_origins or []),
         "SERVER_NAME": server_name,
         "HTTPS_LISTEN": https_listen,
         "HTTP_LISTEN": http_listen,

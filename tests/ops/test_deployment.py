@@ -234,7 +234,12 @@ def test_fleet_over_https_survives_sigkill_of_a_replica_mid_round(stack: Stack) 
             weights = [i + 1 for i in range(cohort)]
             jobs = [
                 Upload(
-                    fleet[i], rid, version, update_like(base, values[i]), weights[i], f"upload-r{r}-d{i}"
+                    fleet[i],
+                    rid,
+                    version,
+                    update_like(base, values[i]),
+                    weights[i],
+                    f"upload-r{r}-d{i}",
                 )
                 for i in range(cohort)
             ]
