@@ -10,10 +10,18 @@ import numpy as np
 
 from lerna.core.weights import Manifest, dump_archive, load_archive
 
-SCHEMA = {"items": {"categorical": {"genre": ["news", "sport", "music"]}, "numeric": {"year": [2000, 2030]}}}
+SCHEMA = {
+    "items": {
+        "categorical": {"genre": ["news", "sport", "music"]},
+        "numeric": {"year": [2000, 2030]},
+    }
+}
 CATALOG = {
     f"item{i}": {"genre": ["news", "sport", "music"][i % 3], "year": 2000 + i} for i in range(12)
 }
+
+
+PLAIN = {"mode": "none", "noise_multiplier": 0, "epsilon_budget": None}
 
 
 class ApiClient:
@@ -24,7 +32,9 @@ class ApiClient:
 
     def signup(self, email: str | None = None, password: str = "correct-horse-9") -> dict[str, str]:
         email = email or f"{uuid.uuid4().hex[:8]}@example.com"
-        r = self.http.post("/api/auth/register", json={"email": email, "password": password, "name": "Tester"})
+        r = self.http.post(
+            "/api/auth/register", json={"email": email, "password": password, "name": "Tester"}
+        )
         assert r.status_code == 201, r.text
         login = self.http.post("/api/auth/login", json={"email": email, "password": password})
         assert login.status_code == 200, login.text
@@ -37,7 +47,13 @@ class ApiClient:
         return body
 
     def create_task(self, headers: dict[str, str], app_id: int, **config: Any) -> dict[str, Any]:
-        body = {"name": "feed", "feature_schema": SCHEMA, "catalog": {"items": CATALOG}, **config}
+        body = {
+            "name": "feed",
+            "feature_schema": SCHEMA,
+            "catalog": {"items": CATALOG},
+            "privacy": PLAIN,
+            **config,
+        }
         r = self.http.post(f"/api/apps/{app_id}/tasks", json=body, headers=headers)
         assert r.status_code == 201, r.text
         task: dict[str, Any] = r.json()
@@ -51,7 +67,9 @@ class ApiClient:
 
     def enroll(self, app_token: str, uid: str | None = None) -> dict[str, str]:
         r = self.http.post(
-            "/v1/devices/enroll", json={"device_uid": uid or uuid.uuid4().hex}, headers={"X-App-Token": app_token}
+            "/v1/devices/enroll",
+            json={"device_uid": uid or uuid.uuid4().hex},
+            headers={"X-App-Token": app_token},
         )
         assert r.status_code == 201, r.text
         return {"Authorization": f"Bearer {r.json()['credential']}"}
@@ -88,7 +106,9 @@ class ApiClient:
             "upload_id": upload_id or uuid.uuid4().hex,
             "metrics": {"ndcg@10": 0.25},
         }
-        manifest = Manifest(kind="update", model=model, version=base_version, arrays=layout_of(update), meta=meta)
+        manifest = Manifest(
+            kind="update", model=model, version=base_version, arrays=layout_of(update), meta=meta
+        )
         return self.http.post(
             f"/v1/device/rounds/{round_id}/upload",
             content=dump_archive(manifest, update),

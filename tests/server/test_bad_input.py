@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from tests.helpers import CATALOG, SCHEMA, ApiClient, update_like
+from tests.helpers import CATALOG, PLAIN, SCHEMA, ApiClient, update_like
 
 
 @pytest.fixture
@@ -168,11 +168,20 @@ def test_task_config_validation(api: ApiClient) -> None:
         ({"hyper": {"learning_rate": -1}}, "bad_hyper"),
         ({"hyper": {"unknown": 1}}, "bad_hyper"),
         ({"cohort_size": 2, "min_participants": 5}, "invalid"),
+        ({"privacy": {"mode": "secagg+", "threshold": 20}, "min_participants": 10}, "invalid"),
+        ({"privacy": {"mode": "secagg+", "noise_multiplier": 0}}, "invalid"),
+        ({"privacy": {"mode": "bogus"}}, "invalid"),
         ({"catalog": {"items": {"x": {"colour": "red"}}}}, "bad_catalog"),
         ({"catalog": {"items": {"x": {"year": float("nan")}}}}, "invalid"),
     ]
     for extra, code in cases:
-        body = {"name": "t", "feature_schema": SCHEMA, "catalog": {"items": CATALOG}, **extra}
+        body = {
+            "name": "t",
+            "feature_schema": SCHEMA,
+            "catalog": {"items": CATALOG},
+            "privacy": PLAIN,
+            **extra,
+        }
         r = (
             api.http.post(url, json=body, headers=headers)
             if "nan" not in repr(extra)

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from lerna.core.dp import PrivacyConfig
 from lerna.core.features import FeatureSchema, MetadataValue
+from lerna.core.secagg.messages import KeyDirectory, RoundConfig, SharesInbox, UnmaskRequest
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -54,6 +56,9 @@ class TaskPublic(Strict):
     current_version: int
     num_items: int
     local_epochs: int
+    privacy: PrivacyConfig = Field(
+        default_factory=lambda: PrivacyConfig(mode="none", noise_multiplier=0, epsilon_budget=None)
+    )
 
 
 class CatalogPublic(Strict):
@@ -67,6 +72,8 @@ class CheckinResponse(Strict):
     base_version: int | None = None
     upload_deadline: datetime | None = None
     retry_after: float = 0.0
+    secure: bool = False
+    reason: str = ""
 
 
 class UploadMeta(Strict):
@@ -114,3 +121,21 @@ class ErrorBody(Strict):
 
     code: str
     message: str
+
+
+class SecAggStatus(Strict):
+    """A secure round as one device sees it: the stage, and what the device needs for it.
+
+    Stages: ``selection`` (waiting for the cohort), ``advertise_keys``, ``share_keys``,
+    ``masked_input``, ``unmasking``, then ``completed`` or ``failed``.
+    """
+
+    round_id: int
+    stage: str
+    party: int | None = None
+    config: RoundConfig | None = None
+    directory: KeyDirectory | None = None
+    inbox: SharesInbox | None = None
+    unmask: UnmaskRequest | None = None
+    stage_deadline: datetime | None = None
+    failure: str | None = None

@@ -14,6 +14,7 @@ from lerna.core.protocol import (
     DeviceConfig,
     EnrollRequest,
     EnrollResponse,
+    SecAggStatus,
     TaskPublic,
     Telemetry,
     UploadAccepted,
@@ -85,6 +86,18 @@ class DeviceAPI:
             f"/v1/device/rounds/{round_id}/upload",
             content=archive,
             headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def secagg_status(self, round_id: int) -> SecAggStatus:
+        return self._json(SecAggStatus, "GET", f"/v1/device/rounds/{round_id}/secagg")
+
+    def secagg_send(self, round_id: int, kind: str, message: BaseModel) -> SecAggStatus:
+        return self._json(
+            SecAggStatus,
+            "POST",
+            f"/v1/device/rounds/{round_id}/secagg/{kind}",
+            content=message.model_dump_json(),
+            headers={"Content-Type": "application/json"},
         )
 
     def telemetry(self, task_id: int, data: Telemetry) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,9 +30,18 @@ from lerna.core.features import (
 )
 from lerna.core.models import Model, ModelSpec, create_model
 from lerna.core.protocol import TaskPublic, Telemetry, UploadMeta
-from lerna.core.weights import Manifest, WeightsFormatError, dump_archive, layout_of, load_archive
+from lerna.core.secure_update import pack
+from lerna.core.weights import (
+    Manifest,
+    WeightsFormatError,
+    dump_archive,
+    flatten,
+    layout_of,
+    load_archive,
+)
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ConsentError, InputError, LernaSDKError, ProtocolError
+from lerna.sdk.secure import SecureRound
 from lerna.sdk.store import Event, LocalStore
 from lerna.sdk.trainer import evaluate, split_events, to_examples
 
@@ -54,9 +64,30 @@ class DeviceState:
     battery: float = 1.0
 
 
+OutcomeStatus = Literal[
+    "uploaded",
+    "waiting",
+    "skipped",
+    "already_uploaded",
+    "in_progress",
+    "completed",
+    "failed",
+    "dropped",
+]
+
+
 @dataclass(frozen=True)
 class RoundOutcome:
-    status: Literal["uploaded", "waiting", "skipped", "already_uploaded"]
+    status: Literal[
+        "uploaded",
+        "waiting",
+        "skipped",
+        "already_uploaded",
+        "in_progress",
+        "completed",
+        "failed",
+        "dropped",
+    ]
     round_id: int | None = None
     version: int | None = None
     num_examples: int = 0
@@ -99,6 +130,8 @@ class LernaClient:
         self.predictions_enabled = True
         self._shown: dict[str, int] = {}
         self._pending = {"predictions": 0, "successes": 0}
+        self._secure: SecureRound | None = None
+        self._pending_outcome = RoundOutcome("in_progress")
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> LernaClient:
@@ -302,8 +335,39 @@ class LernaClient:
             return "not enough events"
         return None
 
-    def train_round(self) -> RoundOutcome:
-        """Check in; when selected, train on the base version and upload the change of the global part."""
+    def train_round(self, *, timeout: float = 3600.0, poll: float = 0.25) -> RoundOutcome:
+        """Take part in one round, blocking until it ends (secure rounds have several stages)."""
+        outcome = self.round_step()
+        deadline = time.monotonic() + timeout
+        while outcome.status == "in_progress" and time.monotonic() < deadline:
+            time.sleep(poll)
+            outcome = self.round_step()
+        return outcome
+
+    def round_step(self) -> RoundOutcome:
+        """Advance this device's part in the current round as far as possible without waiting.
+
+        For a plain round that is check-in, training and upload. For a secure round it is
+        check-in and training the first time, then one protocol stage per call until the round
+        is ``completed`` (or ``failed``/``dropped``).
+        """
+        if self._secure is not None:
+            secure = self._secure
+            progress = secure.step()
+            if secure.done:
+                self._secure = None
+            status: OutcomeStatus = "in_progress"
+            if progress in ("completed", "failed", "dropped"):
+                status = progress
+            base = self._pending_outcome
+            return RoundOutcome(
+                status,
+                secure.round_id,
+                base.version,
+                base.num_examples,
+                base.metrics,
+                secure.failure,
+            )
         assert self.model is not None and self.task is not None
         reason = self.can_train()
         if reason:
@@ -314,25 +378,33 @@ class LernaClient:
             or assignment.round_id is None
             or assignment.base_version is None
         ):
-            return RoundOutcome("waiting", reason=f"retry after {assignment.retry_after:.0f}s")
-        if assignment.base_version != self.version:
-            self._install(self.api.model(self.task.id, assignment.base_version))
-        base = self.model.global_weights()
-        split = split_events(self.store.events(), self.conditions.holdout_fraction)
-        metrics = evaluate(self.model, split, self.index, self.catalog.features) or {}
-        examples = to_examples(split.train, self.index, self.schema.context_size)
-        if len(examples) == 0:
+            return RoundOutcome(
+                "waiting", reason=assignment.reason or f"retry after {assignment.retry_after:.0f}s"
+            )
+        prepared = self._train_for(assignment.base_version)
+        if prepared is None:
             return RoundOutcome("skipped", reason="no training examples for catalog items")
-        for _ in range(self.task.local_epochs):
-            self.model.fit_local(examples, self.catalog.features, self.rng)
-        update = {
-            name: (w - base[name]).astype(np.float32)
-            for name, w in self.model.global_weights().items()
-        }
+        update, num_examples, metrics = prepared
+        outcome = RoundOutcome(
+            "in_progress", assignment.round_id, assignment.base_version, num_examples, metrics
+        )
+        if assignment.secure:
+            vector = pack(
+                flatten(update, layout_of(update)),
+                num_examples,
+                metrics,
+                self.task.privacy,
+                self.rng,
+            )
+            self._secure = SecureRound(
+                self.api, assignment.round_id, vector, self.task.privacy, self.rng
+            )
+            self._pending_outcome = outcome
+            return self.round_step()
         meta = UploadMeta(
             round_id=assignment.round_id,
             base_version=assignment.base_version,
-            num_examples=len(examples),
+            num_examples=num_examples,
             upload_id=uuid.uuid4().hex,
             metrics=metrics,
         )
@@ -343,11 +415,8 @@ class LernaClient:
             arrays=layout_of(update),
             meta=meta.model_dump(),
         )
-        archive = dump_archive(manifest, update)
-        self.model.set_global_weights(base)  # the device keeps serving the published global model
-        self._save_personal_state()
         try:
-            self.api.upload(assignment.round_id, archive)
+            self.api.upload(assignment.round_id, dump_archive(manifest, update))
         except ProtocolError as exc:
             if exc.code == "already_uploaded":
                 return RoundOutcome(
@@ -355,8 +424,31 @@ class LernaClient:
                 )
             raise
         return RoundOutcome(
-            "uploaded", assignment.round_id, assignment.base_version, len(examples), metrics
+            "uploaded", assignment.round_id, assignment.base_version, num_examples, metrics
         )
+
+    def _train_for(
+        self, base_version: int
+    ) -> tuple[dict[str, np.ndarray], int, dict[str, float]] | None:
+        """Evaluate the base version on held-out events, train on the rest, return the change of the global part."""
+        assert self.model is not None and self.task is not None
+        if base_version != self.version:
+            self._install(self.api.model(self.task.id, base_version))
+        base = self.model.global_weights()
+        split = split_events(self.store.events(), self.conditions.holdout_fraction)
+        metrics = evaluate(self.model, split, self.index, self.catalog.features) or {}
+        examples = to_examples(split.train, self.index, self.schema.context_size)
+        if len(examples) == 0:
+            return None
+        for _ in range(self.task.local_epochs):
+            self.model.fit_local(examples, self.catalog.features, self.rng)
+        update = {
+            name: (w - base[name]).astype(np.float32)
+            for name, w in self.model.global_weights().items()
+        }
+        self.model.set_global_weights(base)  # the device keeps serving the published global model
+        self._save_personal_state()
+        return update, len(examples), metrics
 
     # --- telemetry and personal state ----------------------------------------------------------
     def flush_telemetry(self) -> None:

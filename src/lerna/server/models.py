@@ -74,7 +74,9 @@ class MLTask(Base):
     server_learning_rate: Mapped[float] = mapped_column(Float, default=1.0)
     stage_seconds: Mapped[float] = mapped_column(Float, default=60.0)
     privacy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # core.dp.PrivacyConfig
-    dp_rounds: Mapped[int] = mapped_column(Integer, default=0)  # completed rounds that spent privacy
+    dp_rounds: Mapped[int] = mapped_column(
+        Integer, default=0
+    )  # completed rounds that spent privacy
     current_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     app: Mapped[App] = relationship(back_populates="tasks")
@@ -94,7 +96,9 @@ class ModelVersion(Base):
     # trained on it in the following round: sums and count, so the mean is exact.
     metrics_sum: Mapped[dict[str, Any]] = mapped_column(default=dict)
     metrics_count: Mapped[int] = mapped_column(Integer, default=0)
-    epsilon: Mapped[float | None] = mapped_column(Float, nullable=True)  # privacy spent up to this version
+    epsilon: Mapped[float | None] = mapped_column(
+        Float, nullable=True
+    )  # privacy spent up to this version
     delta: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -144,7 +148,9 @@ class Round(Base):
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     result_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     failure: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    privacy: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the task's config when the round opened
+    privacy: Mapped[dict[str, Any]] = mapped_column(
+        default=dict
+    )  # the task's config when the round opened
     stage: Mapped[str] = mapped_column(String(16), default="selection")
     stage_deadline: Mapped[datetime | None] = mapped_column(nullable=True)
     secagg_config: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)

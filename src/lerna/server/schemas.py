@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, model_validator
 
+from lerna.core.dp import PrivacyConfig
 from lerna.core.features import FeatureSchema, MetadataValue
 
 
@@ -84,21 +85,31 @@ class TaskConfig(In):
     model_type: str = Field("logistic", max_length=32)
     hyper: dict[str, Any] = Field(default_factory=dict)
     cohort_size: int = Field(100, ge=1, le=100_000)
-    min_participants: int = Field(2, ge=1, le=100_000)
+    min_participants: int = Field(10, ge=1, le=100_000)
     selection_seconds: float = Field(60.0, gt=0, le=86_400)
     upload_seconds: float = Field(600.0, gt=0, le=7 * 86_400)
     local_epochs: int = Field(1, ge=1, le=50)
     server_learning_rate: float = Field(1.0, gt=0, le=10)
+    stage_seconds: float = Field(
+        60.0, gt=0, le=86_400, description="deadline of each secure-aggregation stage"
+    )
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @model_validator(mode="after")
     def _min_le_cohort(self) -> TaskConfig:
         if self.min_participants > self.cohort_size:
             raise ValueError("min_participants cannot exceed cohort_size")
+        if self.privacy.mode != "none" and self.privacy.threshold > self.min_participants:
+            raise ValueError(
+                "privacy.threshold cannot exceed min_participants: a round could never be unmasked"
+            )
         return self
 
 
 class TaskUpdate(In):
     hyper: dict[str, Any] | None = None
+    privacy: PrivacyConfig | None = None
+    stage_seconds: float | None = Field(None, gt=0, le=86_400)
     cohort_size: int | None = Field(None, ge=1, le=100_000)
     min_participants: int | None = Field(None, ge=1, le=100_000)
     selection_seconds: float | None = Field(None, gt=0, le=86_400)
@@ -129,6 +140,15 @@ class TaskCreate(TaskConfig):
     catalog: CatalogIn = Field(default_factory=lambda: CatalogIn(items={}))
 
 
+class PrivacySpentPublic(BaseModel):
+    mode: str
+    epsilon: float | None = Field(description="None when differential privacy is off")
+    delta: float
+    budget: float | None
+    rounds: int
+    exhausted: bool
+
+
 class TaskPublic(Out):
     id: int
     app_id: int
@@ -142,6 +162,9 @@ class TaskPublic(Out):
     upload_seconds: float
     local_epochs: int
     server_learning_rate: float
+    stage_seconds: float
+    privacy: dict[str, Any]
+    privacy_spent: PrivacySpentPublic | None = None
     current_version: int
     num_items: int
     created_at: datetime
@@ -154,6 +177,8 @@ class VersionPublic(BaseModel):
     num_examples: int
     metrics: dict[str, float]
     reports: int
+    epsilon: float | None = None
+    delta: float | None = None
     created_at: datetime
 
 

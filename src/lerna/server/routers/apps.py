@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from sqlalchemy.orm import Session
 
 from lerna.server.deps import CurrentCustomer, OwnedApp, SessionDep
 from lerna.server.models import MLTask, Round
@@ -14,6 +15,7 @@ from lerna.server.schemas import (
     AppWithToken,
     BlacklistUpdate,
     DevicePublic,
+    PrivacySpentPublic,
     RoundPublic,
     TaskCreate,
     TaskPublic,
@@ -76,29 +78,42 @@ def weekly_activity(app: OwnedApp, session: SessionDep, weeks: int = 12) -> list
     return stats.weekly_active(session, app.id, min(max(weeks, 1), 104))
 
 
-def _task_public(task: MLTask) -> TaskPublic:
-    data = {c: getattr(task, c) for c in TaskPublic.model_fields if c != "num_items"}
-    return TaskPublic.model_validate({**data, "num_items": len(task.catalog.get("item_ids", []))})
+def _task_public(task: MLTask, session: Session | None = None) -> TaskPublic:
+    data = {
+        c: getattr(task, c)
+        for c in TaskPublic.model_fields
+        if c not in ("num_items", "privacy_spent")
+    }
+    spent = tasks.privacy_spent(session, task) if session is not None else None
+    return TaskPublic.model_validate(
+        {**data, "num_items": len(task.catalog.get("item_ids", [])), "privacy_spent": spent}
+    )
 
 
 @router.post("/{app_id}/tasks", response_model=TaskPublic, status_code=201)
 def create_task(data: TaskCreate, app: OwnedApp, session: SessionDep) -> TaskPublic:
-    return _task_public(tasks.create(session, app, data))
+    return _task_public(tasks.create(session, app, data), session)
 
 
 @router.get("/{app_id}/tasks", response_model=list[TaskPublic])
 def list_tasks(app: OwnedApp, session: SessionDep) -> list[TaskPublic]:
-    return [_task_public(t) for t in tasks.list_in_app(session, app.id)]
+    return [_task_public(t, session) for t in tasks.list_in_app(session, app.id)]
 
 
 @router.get("/{app_id}/tasks/{task_id}", response_model=TaskPublic)
 def get_task(task_id: int, app: OwnedApp, session: SessionDep) -> TaskPublic:
-    return _task_public(tasks.get_in_app(session, app.id, task_id))
+    return _task_public(tasks.get_in_app(session, app.id, task_id), session)
 
 
 @router.patch("/{app_id}/tasks/{task_id}", response_model=TaskPublic)
 def update_task(task_id: int, data: TaskUpdate, app: OwnedApp, session: SessionDep) -> TaskPublic:
-    return _task_public(tasks.update(tasks.get_in_app(session, app.id, task_id), data))
+    return _task_public(tasks.update(tasks.get_in_app(session, app.id, task_id), data), session)
+
+
+@router.get("/{app_id}/tasks/{task_id}/privacy", response_model=PrivacySpentPublic)
+def privacy_spent(task_id: int, app: OwnedApp, session: SessionDep) -> PrivacySpentPublic:
+    """Privacy spent so far, (epsilon, delta) from the accountant, against the budget."""
+    return tasks.privacy_spent(session, tasks.get_in_app(session, app.id, task_id))
 
 
 @router.get("/{app_id}/tasks/{task_id}/versions", response_model=list[VersionPublic])
@@ -114,6 +129,8 @@ def list_versions(task_id: int, app: OwnedApp, session: SessionDep) -> list[Vers
             if v.metrics_count
             else {},
             reports=v.metrics_count,
+            epsilon=v.epsilon,
+            delta=v.delta,
             created_at=v.created_at,
         )
         for v in tasks.versions(session, task.id)

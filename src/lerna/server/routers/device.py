@@ -53,6 +53,7 @@ def _public(task: MLTask) -> TaskPublic:
         current_version=task.current_version,
         num_items=len(task.catalog.get("item_ids", [])),
         local_epochs=task.local_epochs,
+        privacy=tasks.privacy_of(task),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lerna.core.protocol import CheckinResponse, UploadMeta
@@ -28,6 +28,7 @@ from lerna.server.models import (
     RoundAggregate,
     RoundParticipant,
 )
+from lerna.server.services import secure_rounds, webhooks
 from lerna.server.services import tasks as task_service
 from lerna.server.services.aggregation import PlainAggregator, merge_sums
 
@@ -65,14 +66,14 @@ def _new_round(session: Session, task: MLTask, now: datetime) -> Round:
         opened_at=now,
         selection_deadline=selection,
         upload_deadline=selection + timedelta(seconds=task.upload_seconds),
+        privacy=task_service.privacy_of(task).model_dump(),
+        stage="selection",
     )
     session.add(rnd)
     session.flush()
-    session.add(
-        RoundAggregate(
-            round_id=rnd.id, weighted_sum=aggregator.empty(task_service.num_params(session, task))
-        )
-    )
+    if not secure_rounds.is_secure(rnd):
+        empty = aggregator.empty(task_service.num_params(session, task))
+        session.add(RoundAggregate(round_id=rnd.id, weighted_sum=empty))
     return rnd
 
 
@@ -84,6 +85,11 @@ def checkin(session: Session, task_id: int, device: Device, now: datetime) -> Ch
     if rnd is not None and _close_if_due(session, task, rnd, now):
         rnd = None
     if rnd is None:
+        spent = task_service.privacy_spent(session, task)
+        if spent.exhausted:
+            return CheckinResponse(
+                action="wait", retry_after=86_400.0, reason="privacy budget spent: training stopped"
+            )
         rnd = _new_round(session, task, now)
     part = session.scalar(
         select(RoundParticipant).where(
@@ -99,6 +105,9 @@ def checkin(session: Session, task_id: int, device: Device, now: datetime) -> Ch
         return wait
     session.add(RoundParticipant(round_id=rnd.id, device_id=device.id, selected_at=now))
     rnd.selected += 1
+    if secure_rounds.is_secure(rnd) and rnd.selected >= rnd.cohort_size:
+        session.flush()
+        secure_rounds.start(session, task, rnd, task_service.num_params(session, task), now)
     return _assignment(rnd)
 
 
@@ -108,6 +117,7 @@ def _assignment(rnd: Round) -> CheckinResponse:
         round_id=rnd.id,
         base_version=rnd.base_version,
         upload_deadline=_aware(rnd.upload_deadline),
+        secure=secure_rounds.is_secure(rnd),
     )
 
 
@@ -129,6 +139,11 @@ def upload(
     session.refresh(rnd, with_for_update=True)
     if rnd.state != "open":
         raise Conflict(f"round {round_id} is {rnd.state}", "round_closed")
+    if secure_rounds.is_secure(rnd):
+        raise Conflict(
+            "this round uses secure aggregation: send the update through its secagg stages",
+            "secure_round",
+        )
     part = session.scalar(
         select(RoundParticipant).where(
             RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
@@ -173,8 +188,26 @@ def upload(
 
 
 def _close_if_due(session: Session, task: MLTask, rnd: Round, now: datetime) -> bool:
-    """Close an open round whose time is up; True when it was closed."""
+    """Close an open round whose time is up (or move a secure round on); True when it closed."""
     selection_over = now >= _aware(rnd.selection_deadline)
+    if secure_rounds.is_secure(rnd):
+        if rnd.stage == "selection":
+            if not selection_over:
+                return False
+            if rnd.selected < rnd.min_participants:
+                secure_rounds.fail(
+                    session,
+                    rnd,
+                    f"{rnd.selected} devices selected, fewer than the minimum of {rnd.min_participants}",
+                    now,
+                )
+                webhooks.round_finalized(session, task, rnd)
+                return True
+            secure_rounds.start(session, task, rnd, task_service.num_params(session, task), now)
+            return False
+        if rnd.stage_deadline is not None and now >= _aware(rnd.stage_deadline):
+            advance_secure(session, task, rnd, now, deadline_passed=True)
+        return rnd.state != "open"
     if now >= _aware(rnd.upload_deadline) or (
         selection_over and rnd.selected < rnd.min_participants
     ):
@@ -187,44 +220,98 @@ def _close_if_due(session: Session, task: MLTask, rnd: Round, now: datetime) -> 
 
 
 def finalize(session: Session, task: MLTask, rnd: Round, now: datetime) -> None:
+    """Close a plain round: publish the weighted mean of its uploads, or fail it."""
     agg = session.get(RoundAggregate, rnd.id, with_for_update=True)
-    rnd.closed_at = now
     if agg is None or rnd.uploads < rnd.min_participants:
-        rnd.state = "failed"
+        rnd.state, rnd.closed_at = "failed", now
         rnd.failure = f"{rnd.uploads} uploads, fewer than the minimum of {rnd.min_participants}"
     else:
-        base = task_service.get_version(session, task.id, rnd.base_version)
-        manifest, weights = task_service.load_weights(base)
-        vector = flatten(weights, manifest.arrays) + task.server_learning_rate * aggregator.mean(
-            agg
+        publish(
+            session,
+            task,
+            rnd,
+            aggregator.mean(agg),
+            agg.num_examples,
+            agg.metrics_sum,
+            agg.metrics_count,
+            now,
         )
-        new_version = task.current_version + 1
-        archive = task_service.model_archive(
-            task.model_type, new_version, unflatten(vector, manifest.arrays)
-        )
-        session.add(
-            ModelVersion(
-                task_id=task.id,
-                version=new_version,
-                archive=archive,
-                round_id=rnd.id,
-                participants=rnd.uploads,
-                num_examples=agg.num_examples,
-            )
-        )
-        base.metrics_sum = merge_sums(base.metrics_sum, agg.metrics_sum)
-        base.metrics_count += agg.metrics_count
-        task.current_version = new_version
-        rnd.state, rnd.result_version = "completed", new_version
     if agg is not None:
         session.delete(agg)
+    webhooks.round_finalized(session, task, rnd)  # outbox row in this same transaction
+
+
+def advance_secure(
+    session: Session, task: MLTask, rnd: Round, now: datetime, *, deadline_passed: bool = False
+) -> None:
+    """Move a secure round on; when its sum is unmasked, publish the new version."""
+
+    def finish(total: np.ndarray, survivors: int) -> None:
+        num_params = task_service.num_params(session, task)
+        result = secure_rounds.unpack_sum(total, num_params)
+        rnd.uploads = survivors
+        publish(
+            session,
+            task,
+            rnd,
+            result.mean_delta,
+            result.num_examples,
+            result.metrics,
+            result.metric_reports,
+            now,
+        )
+        secure_rounds.cleanup(session, rnd)
+
+    secure_rounds.advance(session, task, rnd, now, finish, deadline_passed=deadline_passed)
+    if rnd.state != "open":
+        webhooks.round_finalized(session, task, rnd)
+
+
+def publish(
+    session: Session,
+    task: MLTask,
+    rnd: Round,
+    mean_delta: np.ndarray,
+    num_examples: int,
+    metrics_sum: dict[str, float],
+    metrics_count: int,
+    now: datetime,
+) -> None:
+    """Apply the round's mean update to its base version and publish the next version."""
+    base = task_service.get_version(session, task.id, rnd.base_version)
+    manifest, weights = task_service.load_weights(base)
+    vector = flatten(weights, manifest.arrays) + task.server_learning_rate * mean_delta
+    new_version = task.current_version + 1
+    archive = task_service.model_archive(
+        task.model_type, new_version, unflatten(vector, manifest.arrays)
+    )
+    privacy = task_service.privacy_of(task)
+    if privacy.mode != "none" and privacy.dp_enabled:
+        task.dp_rounds += 1
+    spent = task_service.privacy_spent(session, task)
+    session.add(
+        ModelVersion(
+            task_id=task.id,
+            version=new_version,
+            archive=archive,
+            round_id=rnd.id,
+            participants=rnd.uploads,
+            num_examples=num_examples,
+            epsilon=spent.epsilon,
+            delta=spent.delta if spent.epsilon is not None else None,
+        )
+    )
+    base.metrics_sum = merge_sums(base.metrics_sum, metrics_sum)
+    base.metrics_count += metrics_count
+    task.current_version = new_version
+    rnd.state, rnd.result_version, rnd.closed_at = "completed", new_version, now
 
 
 def close_due_rounds(session: Session, now: datetime) -> int:
     """Close every open round whose deadline passed (run periodically by each replica)."""
     rows = session.execute(
         select(Round.id, Round.task_id).where(
-            Round.state == "open", Round.selection_deadline <= now
+            Round.state == "open", or_(Round.selection_deadline <= now, Round.stage_deadline <= now)
         )
     ).all()
     closed = 0

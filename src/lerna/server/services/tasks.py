@@ -9,12 +9,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lerna.core.dp import PrivacyAccountant, PrivacyConfig
 from lerna.core.features import FeatureError, FeatureSchema, ItemCatalog
 from lerna.core.models import MODEL_TYPES, ModelSpec, create_model
 from lerna.core.weights import ArraySpec, Manifest, dump_archive, layout_of, load_archive
 from lerna.server.errors import Conflict, NotFound, Unprocessable
 from lerna.server.models import App, MLTask, ModelVersion
-from lerna.server.schemas import TaskCreate, TaskUpdate
+from lerna.server.schemas import PrivacySpentPublic, TaskCreate, TaskUpdate
 
 
 def model_archive(model_type: str, version: int, weights: dict[str, np.ndarray]) -> bytes:
@@ -64,6 +65,8 @@ def create(session: Session, app: App, data: TaskCreate) -> MLTask:
         upload_seconds=data.upload_seconds,
         local_epochs=data.local_epochs,
         server_learning_rate=data.server_learning_rate,
+        stage_seconds=data.stage_seconds,
+        privacy=data.privacy.model_dump(),
         current_version=0,
     )
     session.add(task)
@@ -87,6 +90,9 @@ def update(task: MLTask, data: TaskUpdate) -> MLTask:
     minimum = changes.get("min_participants", task.min_participants)
     if minimum > cohort:
         raise Unprocessable("min_participants cannot exceed cohort_size", "bad_config")
+    privacy = PrivacyConfig.model_validate(changes.get("privacy", task.privacy))
+    if privacy.mode != "none" and privacy.threshold > minimum:
+        raise Unprocessable("privacy.threshold cannot exceed min_participants", "bad_config")
     for key, value in changes.items():
         setattr(task, key, value)
     return task
@@ -136,3 +142,52 @@ def layout(session: Session, task: MLTask, version: int) -> list[ArraySpec]:
 
 def num_params(session: Session, task: MLTask) -> int:
     return sum(spec.size for spec in layout(session, task, task.current_version))
+
+
+def privacy_of(task: MLTask) -> PrivacyConfig:
+    return (
+        PrivacyConfig.model_validate(task.privacy)
+        if task.privacy
+        else PrivacyConfig(mode="none", noise_multiplier=0, epsilon_budget=None)
+    )
+
+
+def sampling_rate(session: Session, task: MLTask) -> float:
+    """Expected cohort over the app's enrolled population (the accountant's q)."""
+    from sqlalchemy import func
+
+    from lerna.server.models import Device
+
+    population = (
+        session.scalar(select(func.count(Device.id)).where(Device.app_id == task.app_id)) or 0
+    )
+    return min(1.0, task.cohort_size / max(population, 1))
+
+
+def privacy_spent(session: Session, task: MLTask, rounds: int | None = None) -> PrivacySpentPublic:
+    privacy = privacy_of(task)
+    done = task.dp_rounds if rounds is None else rounds
+    if not privacy.dp_enabled or privacy.mode == "none":
+        return PrivacySpentPublic(
+            mode=privacy.mode,
+            epsilon=None,
+            delta=privacy.target_delta,
+            budget=None,
+            rounds=done,
+            exhausted=False,
+        )
+    accountant = PrivacyAccountant(
+        privacy.noise_multiplier, sampling_rate(session, task), privacy.target_delta
+    )
+    epsilon = accountant.epsilon(done)
+    exhausted = (
+        privacy.epsilon_budget is not None and accountant.epsilon(done + 1) > privacy.epsilon_budget
+    )
+    return PrivacySpentPublic(
+        mode=privacy.mode,
+        epsilon=epsilon,
+        delta=privacy.target_delta,
+        budget=privacy.epsilon_budget,
+        rounds=done,
+        exhausted=exhausted,
+    )

@@ -1,0 +1,72 @@
+"""Secure-aggregation stages of the device protocol (SecAgg+).
+
+A device polls ``GET .../secagg`` for its round's stage and what it needs for it, then posts
+its message for that stage. Bodies are the pydantic messages of ``lerna.core.secagg``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request
+
+from lerna.core.protocol import SecAggStatus
+from lerna.server.deps import CurrentDevice, SessionDep
+from lerna.server.errors import NotFound, PayloadTooLarge
+from lerna.server.models import Round
+from lerna.server.services import devices, rounds, secure_rounds
+
+router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
+
+Kind = Literal["keys", "shares", "masked", "unmask"]
+
+
+def _round(session: SessionDep, round_id: int, device: CurrentDevice) -> Round:
+    rnd = session.get(Round, round_id)
+    if rnd is None:
+        raise NotFound(f"round {round_id} not found")
+    task = rounds.lock_task(session, rnd.task_id)
+    if task.app_id != device.app_id:
+        raise NotFound(f"round {round_id} not found")
+    session.refresh(rnd, with_for_update=True)
+    if not secure_rounds.is_secure(rnd):
+        raise NotFound(f"round {round_id} does not use secure aggregation", "not_secure")
+    return rnd
+
+
+@router.get("/{round_id}/secagg", response_model=SecAggStatus)
+def secagg_status(round_id: int, device: CurrentDevice, session: SessionDep) -> SecAggStatus:
+    rnd = _round(session, round_id, device)
+    task = rounds.lock_task(session, rnd.task_id)
+    if rnd.state == "open":
+        rounds._close_if_due(session, task, rnd, datetime.now(UTC))
+    return secure_rounds.status(session, rnd, device)
+
+
+@router.post("/{round_id}/secagg/{kind}", response_model=SecAggStatus)
+async def secagg_message(round_id: int, kind: Kind, request: Request) -> SecAggStatus:
+    """Body: the stage's message (KeyAdvertisement, SharesUpload, MaskedInput or UnmaskResponse)."""
+    limit: int = request.app.state.settings.max_upload_bytes
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"message is over the {limit}-byte limit")
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_accept, request, round_id, kind, bytes(body))
+
+
+def _accept(request: Request, round_id: int, kind: Kind, body: bytes) -> SecAggStatus:
+    with request.app.state.session_factory() as session, session.begin():
+        auth = request.headers.get("authorization", "")
+        device = devices.authenticate(
+            session, auth[7:] if auth.lower().startswith("bearer ") else None
+        )
+        devices.require_training(device)
+        rnd = _round(session, round_id, device)
+        task = rounds.lock_task(session, rnd.task_id)
+        secure_rounds.receive(session, task, rnd, device, kind, body)
+        rounds.advance_secure(session, task, rnd, datetime.now(UTC))
+        return secure_rounds.status(session, rnd, device)
