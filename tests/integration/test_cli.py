@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import _free_port
+from tests.pgserver import free_port as _free_port
 
 
 def test_demo_runs_rounds_and_writes_the_report(tmp_path: Path) -> None:

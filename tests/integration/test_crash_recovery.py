@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import _free_port
+from tests.pgserver import free_port as _free_port
 from tests.helpers import ApiClient, update_like
 
 
