@@ -76,6 +76,8 @@ export interface Task {
   created_at: string;
   /** Present once the server supports privacy settings per task. */
   privacy?: PrivacySettings;
+  /** Deadline of each secure-aggregation stage, where the server has one. */
+  stage_seconds?: number;
 }
 
 export interface TaskUpdate {
@@ -86,6 +88,7 @@ export interface TaskUpdate {
   upload_seconds?: number;
   local_epochs?: number;
   server_learning_rate?: number;
+  stage_seconds?: number;
   privacy?: PrivacySettings;
 }
 
@@ -152,10 +155,12 @@ export interface WebhookTestResult {
 
 export interface PrivacySpent {
   mode: string;
-  epsilon: number;
+  /** null when differential privacy is off for the task. */
+  epsilon: number | null;
   delta: number;
   budget: number | null;
   rounds: number;
+  exhausted?: boolean;
 }
 
 export interface RecJob {

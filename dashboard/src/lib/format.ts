@@ -54,7 +54,7 @@ export function duration(seconds: number | null | undefined): string {
 }
 
 /** Share of the budget spent, clamped to [0, 1]; null when there is no budget. */
-export function budgetShare(spent: number, budget: number | null): number | null {
-  if (budget === null || budget <= 0) return null;
+export function budgetShare(spent: number | null, budget: number | null): number | null {
+  if (spent === null || budget === null || budget <= 0) return null;
   return Math.min(1, Math.max(0, spent / budget));
 }

@@ -12,6 +12,8 @@ export interface TaskForm {
   upload_seconds: string;
   local_epochs: string;
   server_learning_rate: string;
+  /** "" when the server has no secure-aggregation stages. */
+  stage_seconds: string;
   hyper: string;
   privacy: null | {
     mode: PrivacySettings["mode"];
@@ -42,6 +44,7 @@ export const BOUNDS: Record<string, Bound> = {
   upload_seconds: { label: "Upload deadline", integer: false, min: 0, exclusiveMin: true, max: 604_800 },
   local_epochs: { label: "Local epochs", integer: true, min: 1, max: 50 },
   server_learning_rate: { label: "Server learning rate", integer: false, min: 0, exclusiveMin: true, max: 10 },
+  stage_seconds: { label: "Stage deadline", integer: false, min: 0, exclusiveMin: true, max: 86_400 },
   "privacy.threshold": { label: "Aggregation threshold", integer: true, min: 2, max: 100_000 },
   "privacy.clip_norm": { label: "Clip norm", integer: false, min: 0, exclusiveMin: true, max: 1e6 },
   "privacy.noise_multiplier": { label: "Noise multiplier", integer: false, min: 0, max: 1e3 },
@@ -58,6 +61,7 @@ export function toForm(task: Task): TaskForm {
     upload_seconds: String(task.upload_seconds),
     local_epochs: String(task.local_epochs),
     server_learning_rate: String(task.server_learning_rate),
+    stage_seconds: task.stage_seconds === undefined ? "" : String(task.stage_seconds),
     hyper: JSON.stringify(task.hyper, null, 2),
     privacy: p
       ? {
@@ -73,10 +77,10 @@ export function toForm(task: Task): TaskForm {
 }
 
 /** A message for one numeric field, or null when the value is acceptable. */
-export function checkNumber(key: string, raw: string): string | null {
+export function checkNumber(key: string, raw: string | number): string | null {
   const b = BOUNDS[key];
   if (!b) return null;
-  const text = raw.trim();
+  const text = String(raw).trim();
   if (text === "") return `${b.label} is required.`;
   const value = Number(text);
   if (!Number.isFinite(value)) return `${b.label} must be a number.`;
@@ -94,6 +98,7 @@ export function validate(form: TaskForm): FormErrors {
   const errors: FormErrors = {};
   for (const key of Object.keys(BOUNDS)) {
     if (key.startsWith("privacy.")) continue;
+    if (key === "stage_seconds" && String(form.stage_seconds) === "") continue;
     const msg = checkNumber(key, form[key as keyof TaskForm] as string);
     if (msg) errors[key] = msg;
   }
@@ -103,7 +108,7 @@ export function validate(form: TaskForm): FormErrors {
     }
   }
   try {
-    const hyper: unknown = JSON.parse(form.hyper || "{}");
+    const hyper: unknown = JSON.parse(form.hyper.trim() || "{}");
     if (!hyper || typeof hyper !== "object" || Array.isArray(hyper)) {
       errors.hyper = 'Hyper-parameters must be a JSON object, e.g. {"learning_rate": 0.1}.';
     }
@@ -115,7 +120,13 @@ export function validate(form: TaskForm): FormErrors {
       const msg = checkNumber(`privacy.${field}`, form.privacy[field]);
       if (msg) errors[`privacy.${field}`] = msg;
     }
-    if (form.privacy.epsilon_budget.trim() !== "") {
+    if (
+      !errors["privacy.threshold"] && !errors.min_participants && form.privacy.mode !== "none" &&
+      Number(form.privacy.threshold) > Number(form.min_participants)
+    ) {
+      errors["privacy.threshold"] = "The threshold cannot exceed the minimum participants: a round could never be unmasked.";
+    }
+    if (String(form.privacy.epsilon_budget).trim() !== "") {
       const msg = checkNumber("privacy.epsilon_budget", form.privacy.epsilon_budget);
       if (msg) errors["privacy.epsilon_budget"] = msg;
       else if (Number(form.privacy.noise_multiplier) === 0) {
@@ -126,27 +137,33 @@ export function validate(form: TaskForm): FormErrors {
   return errors;
 }
 
-/** The PATCH body; call only when `validate` returned no errors. */
+/**
+ * The PATCH body with only what changed (PATCH semantics: an untouched section, e.g. privacy, is
+ * not rewritten). Call only when `validate` returned no errors.
+ */
 export function toUpdate(form: TaskForm, original: Task): TaskUpdate {
-  const update: TaskUpdate = {
-    cohort_size: Number(form.cohort_size),
-    min_participants: Number(form.min_participants),
-    selection_seconds: Number(form.selection_seconds),
-    upload_seconds: Number(form.upload_seconds),
-    local_epochs: Number(form.local_epochs),
-    server_learning_rate: Number(form.server_learning_rate),
-    hyper: JSON.parse(form.hyper || "{}") as Record<string, unknown>,
-  };
+  const update: TaskUpdate = {};
+  const numeric = ["cohort_size", "min_participants", "selection_seconds", "upload_seconds", "local_epochs", "server_learning_rate"] as const;
+  for (const key of numeric) {
+    const value = Number(form[key]);
+    if (value !== original[key]) update[key] = value;
+  }
+  if (String(form.stage_seconds) !== "" && Number(form.stage_seconds) !== original.stage_seconds) {
+    update.stage_seconds = Number(form.stage_seconds);
+  }
+  const hyper = JSON.parse(form.hyper.trim() || "{}") as Record<string, unknown>;
+  if (JSON.stringify(hyper) !== JSON.stringify(original.hyper)) update.hyper = hyper;
   if (form.privacy && original.privacy) {
-    update.privacy = {
+    const privacy: PrivacySettings = {
       ...original.privacy,
       mode: form.privacy.mode,
       threshold: Number(form.privacy.threshold),
       clip_norm: Number(form.privacy.clip_norm),
       noise_multiplier: Number(form.privacy.noise_multiplier),
       target_delta: Number(form.privacy.target_delta),
-      epsilon_budget: form.privacy.epsilon_budget.trim() === "" ? null : Number(form.privacy.epsilon_budget),
+      epsilon_budget: String(form.privacy.epsilon_budget).trim() === "" ? null : Number(form.privacy.epsilon_budget),
     };
+    if (JSON.stringify(privacy) !== JSON.stringify(original.privacy)) update.privacy = privacy;
   }
   return update;
 }
