@@ -76,7 +76,8 @@ def create_app(settings: RecommenderSettings) -> FastAPI:
     def alive() -> dict[str, str]:
         return {"status": "OK"}
 
-    for module in (engines, events, queries, jobs, entities):
+    # queries first: Starlette tries routes in order, and they are most of the traffic
+    for module in (queries, events, engines, jobs, entities):
         app.include_router(module.router)
     return app
 

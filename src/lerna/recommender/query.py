@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from lerna.recommender.catalog import ItemCatalog
 from lerna.recommender.config import AlgorithmConfig
+from lerna.recommender.history import history_positions, history_rows
 from lerna.recommender.model import CCOModel, Correlators
 from lerna.recommender.schemas import Query, ResultItem
 
@@ -35,7 +36,7 @@ class InstalledModel:
 
 def _hits(corr: Correlators, items: Sequence[str], n_items: int) -> NDArray[np.float64]:
     """Summed weights of the correlators the given items hit, for every primary item."""
-    rows = np.asarray(sorted({j for i in items if (j := corr.index.get(i)) is not None}), np.int64)
+    rows = history_rows(corr, items)
     if rows.size == 0:
         return np.zeros(n_items)
     m = corr.matrix
@@ -44,7 +45,8 @@ def _hits(corr: Correlators, items: Sequence[str], n_items: int) -> NDArray[np.f
     total = int(lengths.sum())
     if total == 0:
         return np.zeros(n_items)
-    offsets = np.repeat(starts - np.cumsum(np.r_[0, lengths[:-1]]), lengths) + np.arange(total)
+    before = np.cumsum(lengths) - lengths  # entries of the rows gathered before this one
+    offsets = np.repeat(starts - before, lengths) + np.arange(total)
     hits: NDArray[np.float64] = np.bincount(
         m.indices[offsets], weights=m.data[offsets], minlength=n_items
     ).astype(np.float64)
@@ -123,18 +125,20 @@ def recommend(
         if config.expire_date_name:
             expires = catalog.numeric(config.expire_date_name)[:n]
             eligible &= np.isnan(expires) | (expires > now)
-    excluded = list(query.blacklist_items)
-    for name in config.blacklist:
-        excluded += history.get(name, [])
     return_self = config.return_self if query.return_self is None else query.return_self
-    if not return_self:
-        excluded += item_query
+    excluded = query.blacklist_items if return_self else [*query.blacklist_items, *item_query]
     eligible[catalog.known(excluded)] = False
+    for name in config.blacklist:
+        if history.get(name):
+            eligible[history_positions(catalog, history[name])] = False
     final = score * boost
     need = query.from_ + (query.num or config.num)
     candidates = np.flatnonzero(eligible & (final > 0))
     if candidates.size < need:
         candidates = np.flatnonzero(eligible)
+    if candidates.size > need > 0:  # only items scoring at least the need-th best can place
+        cut = np.partition(final[candidates], candidates.size - need)[candidates.size - need]
+        candidates = candidates[final[candidates] >= cut]
     id_rank = catalog.id_rank()[:n]
     keys: list[NDArray[np.generic]] = [id_rank[candidates]]
     keys += [-k[candidates] for k in reversed(rank_keys)]

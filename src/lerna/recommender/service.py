@@ -21,12 +21,13 @@ from lerna.recommender.catalog import ItemCatalog
 from lerna.recommender.cco import EventTable, train_cco
 from lerna.recommender.config import EngineConfig, parse_duration
 from lerna.recommender.errors import ConflictError, InvalidInputError, NotFoundError
+from lerna.recommender.history import HistoryItems
 from lerna.recommender.model import CCOModel
 from lerna.recommender.query import InstalledModel, recommend
 from lerna.recommender.schemas import Event, Query, ResultItem
 from lerna.recommender.store import EventBatch, RecommenderStore
 
-History = dict[str, list[str]]
+History = dict[str, HistoryItems]
 
 
 @dataclass
@@ -157,7 +158,7 @@ class RecommenderService:
         )
         out: History = {}
         for event, item, _ in rows:
-            items = out.setdefault(names[event], [])
+            items = out.setdefault(names[event], HistoryItems())
             if len(items) < algo.max_query_events and item not in items:
                 items.append(item)
         if self._cache_size:
