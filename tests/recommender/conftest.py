@@ -1,4 +1,6 @@
-"""Fixtures: a real app on a temporary SQLite file, called through httpx's ASGITransport."""
+"""Fixtures: a real app called through httpx's ASGITransport, on a temporary SQLite file and on
+a throwaway PostgreSQL database (``database_url`` from tests/conftest.py; PostgreSQL runs are
+marked ``postgres`` and skipped where no server is installed)."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ from .helpers import Harness, SyncClient, buy_events
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> RecommenderSettings:
-    return RecommenderSettings(data_dir=tmp_path, admin_tokens=[], client_tokens={})
+def settings(tmp_path: Path, database_url: str) -> RecommenderSettings:
+    return RecommenderSettings(
+        data_dir=tmp_path, database_url=database_url, admin_tokens=[], client_tokens={}
+    )
 
 
 @pytest.fixture

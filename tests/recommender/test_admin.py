@@ -184,3 +184,34 @@ def test_refuses_public_bind_without_auth(tmp_path: Path) -> None:
     with pytest.raises(UnsafeBindError, match=r"0\.0\.0\.0"):
         check_bind_allowed(RecommenderSettings(data_dir=tmp_path, host="0.0.0.0"))
     check_bind_allowed(RecommenderSettings(data_dir=tmp_path, host="0.0.0.0", admin_tokens=[ADMIN]))
+
+
+def test_cancel_a_job_while_it_trains(shop: Harness) -> None:
+    """Over HTTP: the job is held at its second checkpoint (inside training), cancelled with
+    DELETE, released; it ends cancelled and queries keep the old model."""
+    client = shop.client
+    before = shop.query(user="u1")
+    trained_at = client.get("/engines/shop").json()["model"]["trainedAt"]
+    shop.send(buy_events({"u1": ["d"], "u7": ["d", "e"], "u8": ["d", "e"]}))
+    reached, release = threading.Event(), threading.Event()
+
+    def hold(_job: str, n: int) -> None:
+        if n == 2:
+            reached.set()
+            assert release.wait(timeout=10)
+
+    client.app.state.jobs.on_checkpoint = hold
+    job = client.post("/engines/shop/jobs").json()
+    assert reached.wait(timeout=10)
+    url = f"/engines/shop/jobs/{job['jobId']}"
+    assert client.get(url).json()["status"] == "executing"
+    r = client.delete(url)
+    assert r.status_code == 200 and r.json()["status"] == "executing"  # asked, not yet stopped
+    release.set()
+    client.app.state.jobs.executor.submit(lambda: None).result(timeout=10)
+    final = client.get(url).json()
+    assert final["status"] == "cancelled" and final["comment"] == "cancelled while executing"
+    assert client.get("/engines/shop").json()["model"]["trainedAt"] == trained_at
+    assert [r["item"] for r in shop.query(user="u1")] == [  # new events count, old correlators
+        r["item"] for r in before if r["item"] != "d"
+    ]

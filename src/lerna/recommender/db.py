@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -23,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import StaticPool
+
+from lerna.recommender.migrate import upgrade
 
 
 class Base(DeclarativeBase):
@@ -39,7 +42,9 @@ class EngineRow(Base):
 
 class EventRow(Base):
     __tablename__ = "rec_events"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
     engine_id: Mapped[str] = mapped_column(ForeignKey("rec_engines.id", ondelete="CASCADE"))
     event: Mapped[str] = mapped_column(String(128))
     entity_id: Mapped[str] = mapped_column(String(256))
@@ -82,7 +87,8 @@ class ModelRow(Base):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine with SQLite made safe for a threaded server (WAL, foreign keys, busy timeout)."""
+    """An engine with SQLite made safe for a threaded server (WAL, foreign keys, busy timeout),
+    its schema migrated to the newest revision."""
     is_sqlite = url.startswith("sqlite")
     connect_args: dict[str, Any] = {"check_same_thread": False} if is_sqlite else {}
     in_memory = is_sqlite and (url in ("sqlite://", "sqlite:///:memory:"))
@@ -99,5 +105,5 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     return engine

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from lerna.recommender.errors import ConflictError, JobCancelledError, NotFoundError
@@ -25,6 +26,9 @@ class JobManager:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rec-train")
         self._flags: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
+        self.on_checkpoint: Callable[[str, int], None] | None = None
+        """Called with (job id, checkpoint number) at each checkpoint of an executing job, before
+        the cancel flag is read: a progress hook, and how tests cancel at a chosen stage."""
         service.store.fail_unfinished_jobs("the service restarted before this job finished")
 
     def submit(self, engine_id: str) -> JobInfo:
@@ -58,7 +62,13 @@ class JobManager:
                 return
             self.service.store.set_job(job_id, "executing")
 
+        reached = 0
+
         def checkpoint() -> None:
+            nonlocal reached
+            reached += 1
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(job_id, reached)
             if flag.is_set():
                 raise JobCancelledError("cancelled while executing")
 
