@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from lerna.core.secagg import ProtocolError, Quantizer, shamir, tickets, two_server
 from lerna.core.secagg._crypto import prg_uint32
@@ -112,6 +113,10 @@ def test_two_server_masks_cancel_for_the_accepted_set() -> None:
         expected += updates[d]
     np.testing.assert_array_equal(total, expected)
     assert two_server.device_seed(master, "r2", "dev-0") != seeds["dev-0"]
+    # what the FL-API stores per device is uniform-looking even for an all-zero update
+    zero_masked = two_server.mask_update(seeds["dev-0"], np.zeros(1000, dtype=np.uint32), 1000)
+    counts = np.bincount(zero_masked >> np.uint32(28), minlength=16)
+    assert stats.chisquare(counts).pvalue > 1e-3
     assert two_server.device_seed(master, "r1d", "ev-0") != seeds["dev-0"]
 
 

@@ -92,6 +92,11 @@ def test_abort_at_masked_input_reveals_nothing() -> None:
     with pytest.raises(RoundAborted):
         server.close_masked_input()
     assert server.state.stage == "aborted"
+    assert server.dropouts() == {
+        "advertise_keys": [],
+        "share_keys": [],
+        "masked_input": list(range(1, 17)),
+    }
     assert server.state.unmask_request is None and server.state.responses == {}
     assert server.state.inboxes == {} and server.state.masked_sum == b""
     with pytest.raises(RoundAborted):

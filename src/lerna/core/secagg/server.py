@@ -72,26 +72,27 @@ class SecAggServer:
         self.state.masked_sum = b""
         return RoundAborted(reason)
 
-    def _require_threshold(self, count: int, stage: str) -> None:
+    def _close(self, stage: str, count: int) -> None:
+        """Record that `stage`'s deadline passed (who dropped is now known), then apply t."""
+        if stage not in self.state.closed:
+            self.state.closed.append(stage)
         if count < self.config.threshold:
             raise self._abort(f"fewer than t parties after {stage}")
 
     def dropouts(self) -> dict[str, list[int]]:
-        """Who dropped at which stage (as far as the round has got)."""
+        """Who dropped at each stage whose deadline has passed (also after an abort)."""
         s = self.state
-        u1, u2 = set(s.keys), set(s.shared)
-        stage_order = ["advertise_keys", "share_keys", "masked_input", "unmasking", "done"]
-        reached = stage_order.index(s.stage) if s.stage in stage_order else len(stage_order)
-        out: dict[str, list[int]] = {}
-        if reached > 0:
-            out["advertise_keys"] = sorted(set(self.config.parties) - u1)
-        if reached > 1:
-            out["share_keys"] = sorted(u1 - u2)
-        if s.unmask_request is not None:
-            out["masked_input"] = sorted(s.unmask_request.dropped)
-        if s.stage == "done":
-            out["unmasking"] = sorted(set(s.masked_from) - set(s.responses))
-        return out
+        arrived = {
+            "advertise_keys": (set(self.config.parties), set(s.keys)),
+            "share_keys": (set(s.keys), set(s.shared)),
+            "masked_input": (set(s.shared), set(s.masked_from)),
+            "unmasking": (set(s.masked_from), set(s.responses)),
+        }
+        return {
+            stage: sorted(before - after)
+            for stage, (before, after) in arrived.items()
+            if stage in s.closed
+        }
 
     # -- stage 1: advertise keys --------------------------------------------------------------
 
@@ -115,7 +116,7 @@ class SecAggServer:
 
     def close_advertise_keys(self) -> None:
         self._expect("advertise_keys", self.config.round_id)
-        self._require_threshold(len(self.state.keys), "advertise_keys")
+        self._close("advertise_keys", len(self.state.keys))
         self.state.stage = "share_keys"
 
     def key_directory(self, party: int) -> KeyDirectory:
@@ -142,7 +143,7 @@ class SecAggServer:
 
     def close_share_keys(self) -> None:
         self._expect("share_keys", self.config.round_id)
-        self._require_threshold(len(self.state.shared), "share_keys")
+        self._close("share_keys", len(self.state.shared))
         self.state.stage = "masked_input"
 
     def shares_inbox(self, party: int) -> SharesInbox:
@@ -170,7 +171,7 @@ class SecAggServer:
         if self.state.unmask_request is not None and self.state.stage == "unmasking":
             return self.state.unmask_request
         self._expect("masked_input", self.config.round_id)
-        self._require_threshold(len(self.state.masked_from), "masked_input")
+        self._close("masked_input", len(self.state.masked_from))
         survivors = sorted(self.state.masked_from)
         dropped = sorted(set(self.state.shared) - set(survivors))
         request = UnmaskRequest(round_id=self.config.round_id, survivors=survivors, dropped=dropped)
@@ -206,7 +207,7 @@ class SecAggServer:
         if self.state.stage == "done" and self.state.result is not None:
             return decode_vector(self.state.result, self.config.vector_length)
         request = self.unmask_request()
-        self._require_threshold(len(self.state.responses), "unmasking")
+        self._close("unmasking", len(self.state.responses))
         d, t_share = self.config.vector_length, self.config.share_threshold
         round_id = self.config.round_id
         key_shares: dict[int, list[tuple[int, bytes]]] = {}

@@ -28,6 +28,8 @@ class ServerState(BaseModel):
     config: RoundConfig
     stage: Stage = "advertise_keys"
     abort_reason: str | None = None
+    closed: list[str] = []
+    """Stages whose deadline has passed, in order (for the dropout report)."""
     keys: dict[int, PartyKeys] = {}
     """U1 once stage 1 closes: parties whose keys were accepted."""
     shared: list[int] = []
