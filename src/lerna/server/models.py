@@ -218,3 +218,4 @@ class PredictionStat(Base):
 
 
 from lerna.server import models_ops as _ops  # noqa: E402,F401  (operations tables join the metadata)
+from lerna.server import models_rec as _rec  # noqa: E402,F401  (recommender link joins the metadata)
