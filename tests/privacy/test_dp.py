@@ -56,8 +56,16 @@ def _reference(q: float, z: float, rounds: int, delta: float, method: str) -> fl
     return float(acc.get_epsilon(delta))
 
 
-@pytest.mark.parametrize("method", ["rdp", "pld"])
-@pytest.mark.parametrize(("q", "z", "rounds"), [(0.01, 1.1, 1000), (0.1, 1.0, 100), (1.0, 5.0, 10)])
+@pytest.mark.parametrize(
+    ("method", "q", "z", "rounds"),
+    [
+        ("rdp", 0.01, 1.1, 1000),
+        ("rdp", 0.1, 1.0, 100),
+        ("rdp", 1.0, 5.0, 10),
+        ("pld", 0.05, 1.2, 50),
+        ("pld", 1.0, 5.0, 10),
+    ],
+)
 def test_accountant_matches_dp_accounting(method: str, q: float, z: float, rounds: int) -> None:
     accountant = PrivacyAccountant(noise_multiplier=z, sampling_rate=q, delta=1e-5, method=method)  # type: ignore[arg-type]
     spent = accountant.spent(rounds)
