@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     rate_limit_app_per_minute: int = Field(6000, ge=0)
     cache_ttl_seconds: float = Field(300.0, ge=0)
     log_format: Literal["json", "text"] = "json"
+    # recommendation service (issue 5): None turns the feature off; see docs/recommender.md
+    recommender_url: str | None = None
+    recommender_token: str | None = Field(None, repr=False)  # its admin bearer token
 
     @field_validator("jwt_secret")
     @classmethod
