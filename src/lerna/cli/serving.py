@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Literal
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -42,7 +43,10 @@ def _mount_optional(app: FastAPI) -> None:
         from lerna.recommender.app import RecommenderSettings, create_app
     except ImportError:
         return
-    app.mount("/recommender", create_app(RecommenderSettings()))
+    recommender = create_app(RecommenderSettings())
+    app.mount("/recommender", recommender)
+    # the FL-API's recommendations router calls it in-process, without a network hop
+    app.state.recommender_transport = httpx.ASGITransport(app=recommender)
 
 
 def port_is_free(host: str, port: int) -> bool:
