@@ -23,6 +23,8 @@ from lerna.recommender.service import RecommenderService
 from lerna.recommender.settings import RecommenderSettings
 from lerna.recommender.store import RecommenderStore
 
+__all__ = ["RecommenderSettings", "create_app", "create_app_from_env"]
+
 
 def _error(status: int, code: str, message: str, details: object = None) -> JSONResponse:
     body: dict[str, object] = {"error": code, "message": message}
