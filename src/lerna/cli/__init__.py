@@ -94,6 +94,10 @@ def demo(
     dropout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of selected devices that vanish")
     ] = 0.0,
+    privacy: Annotated[str, typer.Option(help="Aggregation: secagg+ (default), none")] = "secagg+",
+    noise_multiplier: Annotated[
+        float, typer.Option(min=0.0, help="DP noise multiplier z (0: no differential privacy)")
+    ] = 0.0,
 ) -> None:
     """Start the embedded stack, run a MovieLens-100K fleet through real federated rounds, report."""
     from lerna.cli import demo_job as demo_mod
@@ -112,17 +116,22 @@ def demo(
     server = BackgroundServer(build_app("all", settings), host, port).start()
     started = time.monotonic()
     try:
-        ids = demo_mod.provision(server.url, n, model or demo_mod.DEFAULT_MODEL, data)
+        kind = model or demo_mod.DEFAULT_MODEL
+        privacy_cfg = demo_mod.privacy_config(privacy, n, dropout, noise_multiplier)
+        ids = demo_mod.provision(server.url, n, kind, data, privacy_cfg)
         storage = demo_mod.new_run_dir(settings.data_dir)
         result = demo_mod.run_fleet(
             server.url, ids["app"]["token"], n, rounds, storage, data, dropout
         )
         shutil.rmtree(storage, ignore_errors=True)
-        extra = demo_mod.extras(data, n, rounds, model or demo_mod.DEFAULT_MODEL)
-        body = demo_mod.build_report(
-            result,
-            {**extra, "seconds": round(time.monotonic() - started, 1), "dashboard": server.url},
-        )
+        result.final["centralized"] = demo_mod.centralized(kind, n, data)
+        extra = {
+            **demo_mod.extras(data, n, rounds, kind),
+            "privacy": demo_mod.privacy_report(server.url, ids, result),
+            "seconds": round(time.monotonic() - started, 1),
+            "dashboard": server.url,
+        }
+        body = demo_mod.build_report(result, extra)
         demo_mod.write_report(report, body)
         demo_mod.print_report(console, body)
         console.print(f"report written to {report}")

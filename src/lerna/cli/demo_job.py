@@ -21,7 +21,57 @@ DEMO_PASSWORD = "lerna-demo-password"  # demo only: the server it logs into list
 DEFAULT_MODEL = "fcf" if "fcf" in MODEL_TYPES else "logistic"
 
 
-def provision(url: str, devices: int, model: str, data: movielens.MovieLens) -> dict[str, Any]:
+def privacy_config(
+    mode: str, devices: int, dropout: float, noise_multiplier: float
+) -> dict[str, Any]:
+    """The demo's privacy section: secure aggregation by default; DP noise when asked for.
+
+    The federated factorization model averages sufficient statistics whose per-device values
+    are tiny, so Gaussian noise at any useful epsilon drowns them; DP is therefore off unless
+    ``--noise-multiplier`` is given (see docs/privacy.md)."""
+    threshold = max(2, devices // 2)
+    return {
+        "mode": mode,
+        "threshold": threshold,
+        "clip_norm": 100.0,
+        "noise_multiplier": noise_multiplier,
+        "epsilon_budget": None,
+        "expected_dropout": min(0.45, dropout + 0.05),
+    }
+
+
+def centralized(model: str, devices: int, data: movielens.MovieLens) -> dict[str, float]:
+    """The same model trained on all devices' data in one place: the federated upper bound."""
+    from lerna.sim.evaluation import metrics_of, prepare, score_all, train_centralized
+
+    prepared = prepare(
+        "temporal", devices=None if devices >= len(data.user_ids()) else devices, data=data
+    )
+    return metrics_of(score_all(train_centralized(prepared, model), prepared), prepared)
+
+
+def privacy_report(url: str, ids: dict[str, Any], result: FleetResult) -> dict[str, Any]:
+    """What the app spent: mode, threshold, (epsilon, delta) from the server's accountant, dropouts."""
+    with httpx.Client(base_url=url, timeout=60) as http:
+        login = http.post("/api/auth/login", json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        task = http.get(
+            f"/api/apps/{ids['app']['id']}/tasks/{ids['task']['id']}", headers=headers
+        ).json()
+    spent = task.get("privacy_spent") or {}
+    return {
+        "mode": task["privacy"]["mode"],
+        "threshold": task["privacy"]["threshold"],
+        "noise_multiplier": task["privacy"]["noise_multiplier"],
+        "epsilon": spent.get("epsilon"),
+        "delta": spent.get("delta"),
+        "dropouts": sum(r.dropouts for r in result.rounds),
+    }
+
+
+def provision(
+    url: str, devices: int, model: str, data: movielens.MovieLens, privacy: dict[str, Any]
+) -> dict[str, Any]:
     """Create (or reuse) the demo customer, then a fresh app and ML task for this run."""
     with httpx.Client(base_url=url, timeout=60) as http:
         http.post(
@@ -43,7 +93,9 @@ def provision(url: str, devices: int, model: str, data: movielens.MovieLens) -> 
                 "name": "movies",
                 "model_type": model,
                 "cohort_size": devices,
-                "min_participants": max(1, devices // 2),
+                "min_participants": max(2, devices // 2) if devices > 1 else 1,
+                "privacy": privacy,
+                "stage_seconds": 120,
                 "selection_seconds": 600,
                 "upload_seconds": 900,
                 "feature_schema": data.schema().model_dump(mode="json"),
@@ -84,6 +136,13 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             f"{r['seconds']:.1f}", f"{r['metrics']['ndcg@10']:.4f}", f"{r['metrics']['precision@10']:.4f}",
         )  # fmt: skip
     console.print(rounds)
+    privacy = report.get("privacy")
+    if privacy:
+        eps = "off (no DP noise)" if privacy["epsilon"] is None else f"{privacy['epsilon']:.3g}"
+        console.print(
+            f"Privacy: {privacy['mode']}, threshold t={privacy['threshold']}, epsilon {eps}, "
+            f"delta {privacy['delta']:.0e}, dropouts {privacy['dropouts']}"
+        )
     final = Table(title="Final model against baselines")
     final.add_column("model")
     for metric in REPORT_METRICS:
@@ -120,7 +179,7 @@ def new_run_dir(data_dir: Path) -> Path:
     )
 
 
-DEFAULT_ROUNDS = 5
+DEFAULT_ROUNDS = 8
 
 
 def extras(data: movielens.MovieLens, devices: int, rounds: int, model: str) -> dict[str, Any]:

@@ -56,6 +56,7 @@ class TrainingConditions:
     require_unmetered: bool = False
     min_battery: float = 0.0
     holdout_fraction: float = 0.2
+    relevance_min_value: float | None = None  # held-out successes below this value are not hits
 
 
 @dataclass
@@ -258,10 +259,21 @@ class LernaClient:
         self._pending["predictions"] += len(chosen)
         return chosen
 
-    def capture(self, item_id: str, success: bool, *, when: datetime | None = None) -> None:
-        """Record the outcome of showing ``item_id``: the label on-device training learns from."""
+    def capture(
+        self,
+        item_id: str,
+        success: bool,
+        *,
+        when: datetime | None = None,
+        value: float | None = None,
+    ) -> None:
+        """Record the outcome of showing ``item_id``: the label on-device training learns from.
+
+        ``value`` optionally says how strong the outcome was (a rating, a watch time)."""
         if not item_id or len(item_id) > 128:
             raise InputError("item_id must be 1 to 128 characters")
+        if value is not None and not math.isfinite(value):
+            raise InputError("value must be a finite number")
         moment = when or datetime.now(UTC)
         if success and self._shown.pop(item_id, None) is not None:
             self._pending["successes"] += 1
@@ -271,15 +283,28 @@ class LernaClient:
                 [Event(moment.timestamp(), item_id, 1.0 if success else 0.0, ctx.tolist())]
             )
 
-    def record_history(self, events: Sequence[tuple[datetime, str, bool]]) -> None:
-        """Bulk-add past interactions (app migration, or a simulator replaying a user's history)."""
+    def record_history(
+        self, events: Sequence[tuple[datetime, str, bool] | tuple[datetime, str, bool, float]]
+    ) -> None:
+        """Bulk-add past interactions (app migration, or a simulator replaying a user's history):
+        tuples of (when, item id, success) with an optional value."""
         if not self.consent:
             raise ConsentError("the user has not consented to on-device learning")
-        rows = [
-            Event(w.timestamp(), i, 1.0 if s else 0.0, self._context(w).tolist())
-            for w, i, s in events
-        ]
+        rows = []
+        for event in events:
+            when, item, success = event[0], event[1], event[2]
+            value = float(event[3]) if len(event) > 3 else None
+            rows.append(
+                Event(
+                    when.timestamp(),
+                    item,
+                    1.0 if success else 0.0,
+                    self._context(when).tolist(),
+                    value,
+                )
+            )
         self.store.add_events(rows)
+        self._personalize()
 
     # --- federated learning ------------------------------------------------------------------
     def sync(self) -> bool:
@@ -304,7 +329,17 @@ class LernaClient:
             raise ProtocolError(f"downloaded model refused: {exc}", "bad_model") from None
         self.version = manifest.version
         self.store.put_blob(f"model_{self.task.id}", archive)
+        self._personalize()
         return True
+
+    def _personalize(self) -> None:
+        """Fit the user's personal part to the installed version (a no-op for models without one)."""
+        if self.model is None or self.version < 0:
+            return
+        split = split_events(self.store.events(), self.conditions.holdout_fraction)
+        examples = to_examples(split.train, self.index, self.schema.context_size)
+        if len(examples):
+            self.model.personalize(examples, self.catalog.features)
 
     def _load_cached_model(self) -> None:
         assert self.task is not None
@@ -319,7 +354,14 @@ class LernaClient:
         """Metrics of the current model (with personal state) on this user's held-out events."""
         assert self.model is not None
         split = split_events(self.store.events(), self.conditions.holdout_fraction)
-        return evaluate(self.model, split, self.index, self.catalog.features, k)
+        return evaluate(
+            self.model,
+            split,
+            self.index,
+            self.catalog.features,
+            k,
+            self.conditions.relevance_min_value,
+        )
 
     def can_train(self) -> str | None:
         """None when training may run now, else the reason it may not."""
@@ -436,7 +478,17 @@ class LernaClient:
             self._install(self.api.model(self.task.id, base_version))
         base = self.model.global_weights()
         split = split_events(self.store.events(), self.conditions.holdout_fraction)
-        metrics = evaluate(self.model, split, self.index, self.catalog.features) or {}
+        metrics = (
+            evaluate(
+                self.model,
+                split,
+                self.index,
+                self.catalog.features,
+                10,
+                self.conditions.relevance_min_value,
+            )
+            or {}
+        )
         examples = to_examples(split.train, self.index, self.schema.context_size)
         if len(examples) == 0:
             return None

@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS events (
   ts REAL NOT NULL,
   item_id TEXT NOT NULL,
   label REAL NOT NULL,
+  value REAL,
   context TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_ts ON events(ts);
@@ -36,6 +37,7 @@ class Event:
     item_id: str
     label: float
     context: list[float]
+    value: float | None = None  # optional strength of the outcome (a rating, watch time...)
 
 
 class LocalStore:
@@ -92,16 +94,16 @@ class LocalStore:
     def add_events(self, events: list[Event]) -> None:
         with self._tx() as conn:
             conn.executemany(
-                "INSERT INTO events(ts, item_id, label, context) VALUES (?, ?, ?, ?)",
-                [(e.ts, e.item_id, e.label, json.dumps(e.context)) for e in events],
+                "INSERT INTO events(ts, item_id, label, value, context) VALUES (?, ?, ?, ?, ?)",
+                [(e.ts, e.item_id, e.label, e.value, json.dumps(e.context)) for e in events],
             )
 
     def events(self) -> list[Event]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT ts, item_id, label, context FROM events ORDER BY ts, id"
+                "SELECT ts, item_id, label, context, value FROM events ORDER BY ts, id"
             ).fetchall()
-        return [Event(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+        return [Event(r[0], r[1], r[2], json.loads(r[3]), r[4]) for r in rows]
 
     def count_events(self) -> int:
         with self._lock:

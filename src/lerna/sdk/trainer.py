@@ -41,11 +41,26 @@ def to_examples(events: list[Event], index: dict[str, int], n_context: int) -> E
     )
 
 
+def is_relevant(event: Event, min_value: float | None) -> bool:
+    """A held-out event counts as a hit to find when it succeeded (and was strong enough)."""
+    if event.label <= 0.5:
+        return False
+    return min_value is None or (event.value is not None and event.value >= min_value)
+
+
 def evaluate(
-    model: Model, split: Split, index: dict[str, int], item_features: np.ndarray, k: int = 10
+    model: Model,
+    split: Split,
+    index: dict[str, int],
+    item_features: np.ndarray,
+    k: int = 10,
+    min_value: float | None = None,
 ) -> dict[str, float] | None:
-    """Rank every catalog item the user has not met in training; positives of the held-out part are relevant."""
-    relevant = {index[e.item_id] for e in split.holdout if e.label > 0.5 and e.item_id in index}
+    """Rank every catalog item the user has not met in training; relevant are the held-out
+    events that succeeded (with ``value >= min_value`` when given)."""
+    relevant = {
+        index[e.item_id] for e in split.holdout if e.item_id in index and is_relevant(e, min_value)
+    }
     if not relevant:
         return None
     seen = {index[e.item_id] for e in split.train if e.item_id in index}

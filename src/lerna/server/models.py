@@ -63,9 +63,9 @@ class MLTask(Base):
     model_type: Mapped[str] = mapped_column(String(32))
     hyper: Mapped[dict[str, Any]] = mapped_column(default=dict)
     feature_schema: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    catalog: Mapped[dict[str, Any]] = mapped_column(
-        default=dict
-    )  # {"item_ids": [...], "metadata": [...]}
+    # {"item_ids": [...], "metadata": [...]}: large, so loaded only where it is used
+    catalog: Mapped[dict[str, Any]] = mapped_column(default=dict, deferred=True)
+    num_items: Mapped[int] = mapped_column(Integer, default=0)
     cohort_size: Mapped[int] = mapped_column(Integer)
     min_participants: Mapped[int] = mapped_column(Integer)
     selection_seconds: Mapped[float] = mapped_column(Float)

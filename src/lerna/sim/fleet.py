@@ -81,6 +81,20 @@ def _raise_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def fleet_users(data: MovieLens, devices: int, seed: int = 0) -> list[int]:
+    """Which MovieLens users become devices: all of them, or the same random subset that the
+    evaluation harness (``lerna.sim.evaluation.prepare``) draws, so baselines line up."""
+    users = data.user_ids()
+    if devices >= len(users):
+        return users
+    pick = np.random.default_rng(seed).choice(len(users), size=devices, replace=False)
+    return [users[i] for i in sorted(pick)]
+
+
+def _in_progress(outcome: RoundOutcome | str) -> bool:
+    return isinstance(outcome, RoundOutcome) and outcome.status == "in_progress"
+
+
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     if not rows:
         return dict.fromkeys(REPORT_METRICS, 0.0)
@@ -94,7 +108,7 @@ class Fleet:
         _raise_fd_limit()
         self.config = config
         self.data = data
-        self.users = data.user_ids()[: config.devices]
+        self.users = fleet_users(data, config.devices, config.seed)
         self.http = httpx.Client(
             base_url=config.server_url,
             timeout=120.0,
@@ -108,14 +122,19 @@ class Fleet:
         )
         self.rng = np.random.default_rng(config.seed)
         self._dropping: set[int] = set()
+        self._dropped: set[int] = set()
 
-    def _parallel(self, label: str, fn: Callable[[int], Any]) -> list[Any]:
-        results: list[Any] = [None] * len(self.users)
-        bar = self.progress.add_task(label, total=len(self.users))
+    def _parallel(
+        self, label: str, fn: Callable[[int], Any], which: list[int] | None = None
+    ) -> list[Any]:
+        """fn(i) for every device (or those in ``which``), in parallel, with a progress bar."""
+        indices = list(range(len(self.users))) if which is None else which
+        bar = self.progress.add_task(label, total=len(indices))
         with ThreadPoolExecutor(self.config.workers) as pool:
-            futures = {pool.submit(fn, i): i for i in range(len(self.users))}
-            for fut, i in futures.items():
-                results[i] = fut.result()
+            futures = [pool.submit(fn, i) for i in indices]
+            results = []
+            for fut in futures:
+                results.append(fut.result())
                 self.progress.advance(bar)
         self.progress.remove_task(bar)
         return results
@@ -134,17 +153,21 @@ class Fleet:
                 http=self.http,
                 task=self.config.task,
                 device_uid=f"ml-user-{user}",
-                conditions=TrainingConditions(holdout_fraction=0.2),
+                conditions=TrainingConditions(holdout_fraction=0.2, relevance_min_value=POSITIVE),
                 seed=self.config.seed * 100_003 + user,
             )
             client.start()
             lo, hi = np.searchsorted(r.users, [user, user + 1])
             client.record_history(
                 [
+                    # rating a movie means the user chose to watch it (the outcome the model
+                    # learns); the rating is the outcome's value, and only 4 or 5 counts as a
+                    # hit when the device measures accuracy on its held-out ratings
                     (
                         timestamp_to_datetime(int(r.timestamps[j])),
                         str(r.items[j]),
-                        bool(r.ratings[j] >= POSITIVE),
+                        True,
+                        float(r.ratings[j]),
                     )
                     for j in range(lo, hi)
                 ]
@@ -154,14 +177,38 @@ class Fleet:
         self.clients = self._parallel("enrolling devices", make)
 
     def _train(self, i: int) -> RoundOutcome | str:
+        """One step of device i in the current round (plain rounds finish in one step)."""
         client = self.clients[i]
         try:
             if i in self._dropping:
-                client.api.checkin(client.task.id if client.task else 0)  # selected, then vanishes
+                if i not in self._dropped:
+                    self._dropped.add(i)
+                    client.api.checkin(
+                        client.task.id if client.task else 0
+                    )  # selected, then vanishes
                 return "dropped"
-            return client.train_round()
+            return client.round_step()
         except LernaSDKError as exc:
             return f"device {self.users[i]}: {exc}"
+
+    def _run_round(self, number: int) -> list[RoundOutcome | str]:
+        """Step every device until each is done with the round (secure rounds: a step per stage)."""
+        outcomes: list[RoundOutcome | str] = [RoundOutcome("in_progress")] * len(self.users)
+        pending = list(range(len(self.users)))
+        passes = 0
+        deadline = time.monotonic() + self.config.round_timeout
+        while pending and time.monotonic() < deadline:
+            passes += 1
+            label = f"round {number}/{self.config.rounds}"
+            results = self._parallel(
+                label if passes == 1 else f"{label}, stage pass {passes}", self._train, pending
+            )
+            for i, outcome in zip(pending, results, strict=True):
+                outcomes[i] = outcome
+            pending = [i for i in pending if _in_progress(outcomes[i])]
+            if pending:
+                time.sleep(0.05)
+        return outcomes
 
     def _evaluate(self, i: int) -> dict[str, float] | None:
         client = self.clients[i]
@@ -188,12 +235,19 @@ class Fleet:
                 base = self.clients[0].version
                 draws = self.rng.random(len(self.users))
                 self._dropping = {int(i) for i in np.flatnonzero(draws < self.config.dropout)}
-                outcomes = self._parallel(f"round {number}/{self.config.rounds}", self._train)
+                self._dropped = set()
+                outcomes = self._run_round(number)
                 result.failures += [o for o in outcomes if isinstance(o, str) and o != "dropped"]
                 uploaded = sum(
-                    1 for o in outcomes if isinstance(o, RoundOutcome) and o.status == "uploaded"
+                    1
+                    for o in outcomes
+                    if isinstance(o, RoundOutcome) and o.status in ("uploaded", "completed")
                 )
-                dropped = sum(1 for o in outcomes if o == "dropped")
+                dropped = sum(
+                    1
+                    for o in outcomes
+                    if o == "dropped" or (isinstance(o, RoundOutcome) and o.status == "dropped")
+                )
                 version = self._wait_for_version(base)
                 seconds = time.monotonic() - started
                 metrics = [m for m in self._parallel(f"evaluating v{version}", self._evaluate) if m]

@@ -37,6 +37,7 @@ downloaded version is the upload); scoring keeps using the version that was down
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -45,6 +46,24 @@ from pydantic import Field
 from lerna.core.models.base import Arrays, Examples, FitResult, Hyper, Model
 
 STATISTICS = ("gram", "item_count", "item_sq", "item_sum", "neg_count", "user_count")
+
+
+_SHARED_SOLVES: dict[bytes, np.ndarray] = {}
+_SHARED_LIMIT = 4
+
+
+def _digest(weights: Mapping[str, np.ndarray], hyper: str) -> bytes:
+    h = hashlib.blake2b(hyper.encode(), digest_size=16)
+    for name in sorted(weights):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(weights[name]).tobytes())
+    return h.digest()
+
+
+def _remember(key: bytes, solved: np.ndarray) -> None:
+    if len(_SHARED_SOLVES) >= _SHARED_LIMIT:
+        _SHARED_SOLVES.pop(next(iter(_SHARED_SOLVES)))
+    _SHARED_SOLVES[key] = solved
 
 
 class FactorizationHyper(Hyper):
@@ -88,6 +107,7 @@ class FactorizationModel(Model):
         self._solved = np.zeros((0, dd))
         self._solved_version = -1
         self._version = 0
+        self._digest = _digest(self._serving, self.hyper.model_dump_json())
 
     # -- state ---------------------------------------------------------------------------
     def global_weights(self) -> Arrays:
@@ -98,6 +118,7 @@ class FactorizationModel(Model):
         if not all(np.array_equal(checked[k], self._serving[k]) for k in checked):
             self._version += 1
             self._exact = None
+            self._digest = _digest(checked, self.hyper.model_dump_json())
         self._serving = checked
         self._proposal = {k: v.copy() for k, v in checked.items()}
 
@@ -158,6 +179,19 @@ class FactorizationModel(Model):
             self._solved = np.full((self.spec.n_items, v.shape[1]), np.nan)
             self._solved_version = self._version
         need = known & np.isnan(self._solved[np.where(known, idx, 0), 0])
+        full_catalog = idx.shape[0] == self.spec.n_items and bool(
+            np.all(idx == np.arange(idx.shape[0]))
+        )
+        if need.any() and full_catalog:
+            # The whole catalog for one version is the same for every model holding it: solve it
+            # once per process and share it (a simulated fleet, a server evaluating, tests).
+            key = self._digest + hashlib.blake2b(x1.tobytes(), digest_size=16).digest()
+            shared = _SHARED_SOLVES.get(key)
+            if shared is None:
+                shared = self._solve_items(v, idx)
+                _remember(key, shared)
+            self._solved = shared.copy()
+            need = np.zeros_like(need)
         if need.any():
             self._solved[idx[need]] = self._solve_items(v[need], idx[need])
         v[known] = self._solved[idx[known]]

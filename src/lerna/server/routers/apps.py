@@ -85,9 +85,7 @@ def _task_public(task: MLTask, session: Session | None = None) -> TaskPublic:
         if c not in ("num_items", "privacy_spent")
     }
     spent = tasks.privacy_spent(session, task) if session is not None else None
-    return TaskPublic.model_validate(
-        {**data, "num_items": len(task.catalog.get("item_ids", [])), "privacy_spent": spent}
-    )
+    return TaskPublic.model_validate({**data, "num_items": task.num_items, "privacy_spent": spent})
 
 
 @router.post("/{app_id}/tasks", response_model=TaskPublic, status_code=201)

@@ -51,7 +51,7 @@ def _public(task: MLTask) -> TaskPublic:
         hyper=task.hyper,
         feature_schema=FeatureSchema.model_validate(task.feature_schema),
         current_version=task.current_version,
-        num_items=len(task.catalog.get("item_ids", [])),
+        num_items=task.num_items,
         local_epochs=task.local_epochs,
         privacy=tasks.privacy_of(task),
     )

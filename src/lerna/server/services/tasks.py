@@ -38,7 +38,7 @@ def _validate_hyper(model_type: str, hyper: dict[str, Any]) -> dict[str, Any]:
 
 def spec_of(task: MLTask) -> ModelSpec:
     schema = FeatureSchema.model_validate(task.feature_schema)
-    return ModelSpec(schema.context_size, schema.items.size, len(task.catalog.get("item_ids", [])))
+    return ModelSpec(schema.context_size, schema.items.size, task.num_items)
 
 
 def create(session: Session, app: App, data: TaskCreate) -> MLTask:
@@ -55,6 +55,7 @@ def create(session: Session, app: App, data: TaskCreate) -> MLTask:
         model_type=data.model_type,
         hyper=hyper,
         feature_schema=data.feature_schema.model_dump(mode="json"),
+        num_items=len(catalog),
         catalog={
             "item_ids": list(catalog.item_ids),
             "metadata": [data.catalog.items[i] for i in catalog.item_ids],

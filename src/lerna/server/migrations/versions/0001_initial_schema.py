@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("local_epochs", sa.Integer(), nullable=False),
         sa.Column("server_learning_rate", sa.Float(), nullable=False),
         sa.Column("stage_seconds", sa.Float(), nullable=False),
+        sa.Column("num_items", sa.Integer(), nullable=False),
         sa.Column("privacy", sa.JSON(), nullable=False),
         sa.Column("dp_rounds", sa.Integer(), nullable=False),
         sa.Column("current_version", sa.Integer(), nullable=False),
