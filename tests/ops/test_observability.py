@@ -88,3 +88,28 @@ def test_request_ids_are_echoed_and_logged_as_json(ops: OpsClient) -> None:
         (generated, "/health", 200, "GET"),
     ]
     assert all(x["level"] == "info" and x["msg"] == "request" for x in lines)
+
+
+def test_requests_to_a_mounted_sub_application_are_measured(ops: OpsClient) -> None:
+    """``lerna serve all`` mounts the recommender under the FL-API; its requests pass through
+    the same middleware while the sub-application replaces ``scope["app"]``."""
+    from fastapi import FastAPI
+
+    sub = FastAPI()
+
+    @sub.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"pong": "yes"}
+
+    ops.app.mount("/sub", sub)
+    r = ops.http.get("/sub/ping")
+    assert r.status_code == 200 and r.headers["x-request-id"]
+    s = _samples(ops.http.get("/metrics").text)
+    counted = [
+        k
+        for k in s
+        if k[0] == "lerna_http_request_duration_seconds_count"
+        and ("status", "200") in k[1]
+        and any(v.startswith("/sub") or v == "/ping" for _, v in k[1])
+    ]
+    assert counted, sorted(k for k in s if k[0].endswith("_count"))

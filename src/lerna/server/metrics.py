@@ -113,6 +113,9 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # taken now: a mounted sub-application (the recommender in ``lerna serve all``)
+        # replaces scope["app"] while it handles the request
+        metrics: Metrics = scope["app"].state.metrics
         started = time.perf_counter()
         status, received = 500, 0
 
@@ -131,7 +134,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, counting_receive, status_send)
         finally:
-            metrics: Metrics = scope["app"].state.metrics
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             metrics.latency.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - started
