@@ -39,6 +39,7 @@ from lerna.core.weights import (
     layout_of,
     load_archive,
 )
+from lerna.sdk import recommendations
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ConsentError, InputError, LernaSDKError, ProtocolError
 from lerna.sdk.secure import SecureRound
@@ -231,14 +232,25 @@ class LernaClient:
             raise InputError(str(exc)) from None
 
     def top_n(
-        self, n: int = 10, *, when: datetime | None = None, exclude_seen: bool = True
+        self,
+        n: int = 10,
+        *,
+        when: datetime | None = None,
+        exclude_seen: bool = True,
+        candidates: Literal["app", "server", "catalog"] = "app",
     ) -> list[str]:
-        """The n best candidates (or catalog items when the app gave none) for this user now."""
+        """The n best items for this user now, among the app's candidates (the catalog when it
+        gave none), the catalog, or the recommendation service's candidates re-ranked here
+        (``"server"``, see ``lerna.sdk.recommendations``)."""
         if self.model is None:
             raise LernaSDKError("call start() first")
         if n < 1:
             raise InputError("n must be at least 1")
-        if self.candidates:
+        if candidates == "server":
+            ids = recommendations.server_pool(self, n)
+            rows = np.asarray([self.index[i] for i in ids], dtype=np.int64)
+            feats = self.catalog.features[rows]
+        elif self.candidates and candidates == "app":
             ids = list(self.candidates)
             feats = np.stack([self.schema.items.encode(self.candidates[i]) for i in ids])
             rows = np.asarray([self.index.get(i, -1) for i in ids], dtype=np.int64)
@@ -251,6 +263,8 @@ class LernaClient:
         if not self.predictions_enabled:
             return ids[:n]
         scores = self.model.score(self._context(when), feats, rows)
+        if candidates == "server":
+            scores = recommendations.fuse(scores)
         seen = {e.item_id for e in self.store.events()} if exclude_seen else set()
         order = [i for i in np.argsort(-scores, kind="stable") if ids[i] not in seen][:n]
         chosen = [ids[i] for i in order]
