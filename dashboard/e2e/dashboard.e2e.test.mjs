@@ -7,7 +7,8 @@
 //   CHROMIUM_PATH     default /usr/bin/chromium
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
@@ -49,6 +50,7 @@ function step(name, ...rest) {
 }
 
 async function shot(name) {
+  await page.evaluate(() => window.scrollTo(0, 0)); // keeps the sticky top bar at the top of full-page shots
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }
 
@@ -118,8 +120,9 @@ step("creating an app shows its token once, with a working copy button", async (
 });
 
 step("a simulated fleet trains and the overview charts fill", { timeout: 600_000 }, async () => {
+  const storage = mkdtempSync(join(tmpdir(), "lerna-e2e-fleet-"));
   const fleet = spawn(process.env.E2E_PYTHON ?? "python3",
-    [process.env.E2E_FLEET_SCRIPT, BASE, email, password, String(result.appId), result.token, DEVICES, ROUNDS, join(OUT, "devices")],
+    [process.env.E2E_FLEET_SCRIPT, BASE, email, password, String(result.appId), result.token, DEVICES, ROUNDS, storage],
     { stdio: ["ignore", "pipe", "pipe"] });
   let fleetLog = "";
   fleet.stdout.on("data", (d) => (fleetLog += d));
@@ -131,6 +134,7 @@ step("a simulated fleet trains and the overview charts fill", { timeout: 600_000
   await page.getByRole("heading", { name: "Overview" }).waitFor();
   await shot("overview-empty");
   const code = await exited;
+  rmSync(storage, { recursive: true, force: true });
   writeFileSync(join(OUT, "fleet.log"), fleetLog);
   assert.equal(code, 0, `the fleet failed:\n${fleetLog.slice(-3000)}`);
   // The page refreshes itself every 5 s while rounds run.
@@ -275,9 +279,11 @@ step("phone width: the menu is a drawer reachable by keyboard", async () => {
   await page.getByRole("button", { name: "Menu" }).focus();
   await page.keyboard.press("Enter");
   await page.getByRole("link", { name: "Devices" }).waitFor({ state: "visible" });
+  await page.waitForTimeout(300); // the drawer's slide-in
   await shot("phone-menu");
   await page.getByRole("link", { name: "Models" }).click();
   await page.getByRole("heading", { name: /Parameters of/ }).waitFor();
+  await page.waitForTimeout(300);
   await shot("phone-models");
   await page.setViewportSize(LAPTOP);
 });
