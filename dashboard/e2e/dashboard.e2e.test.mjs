@@ -119,6 +119,29 @@ step("creating an app shows its token once, with a working copy button", async (
   await shot("apps");
 });
 
+step("apps can be renamed, get a rotated token, and be deleted after a confirmation", async () => {
+  await page.getByLabel("App name").fill("Scratch app");
+  await page.getByRole("button", { name: "Create app" }).click();
+  const first = await page.getByLabel("App token").inputValue();
+  await page.getByRole("button", { name: "I have stored the token" }).click();
+  await page.getByRole("button", { name: "Rename Scratch app" }).click();
+  await page.getByLabel("New name for Scratch app").fill("Scratch app renamed");
+  await page.getByRole("button", { name: "Save", exact: true }).click();
+  await page.getByRole("link", { name: "Scratch app renamed" }).waitFor();
+  await page.getByRole("button", { name: "Rotate the token of Scratch app renamed" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Rotate token" }).click();
+  const second = await page.getByLabel("App token").inputValue();
+  assert.notEqual(second, first, "rotation gives a new token");
+  await page.getByRole("button", { name: "I have stored the token" }).click();
+  await page.getByRole("button", { name: "Delete Scratch app renamed" }).click();
+  await page.keyboard.press("Escape"); // the dialog starts on Cancel; Escape closes it
+  assert.equal(await page.getByRole("dialog").count(), 0);
+  await page.getByRole("button", { name: "Delete Scratch app renamed" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete app" }).click();
+  await page.getByRole("link", { name: "Scratch app renamed" }).waitFor({ state: "detached" });
+  await page.getByRole("link", { name: "E2E News" }).waitFor();
+});
+
 step("a simulated fleet trains and the overview charts fill", { timeout: 600_000 }, async () => {
   const storage = mkdtempSync(join(tmpdir(), "lerna-e2e-fleet-"));
   const fleet = spawn(process.env.E2E_PYTHON ?? "python3",
