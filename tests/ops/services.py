@@ -121,7 +121,7 @@ class Process:
     def start(self, timeout: float = 60.0) -> Process:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.log.parent
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

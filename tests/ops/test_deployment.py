@@ -91,7 +91,7 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     tmp / "mpc.log",
                 ).start()
             )
-            rec_env = {**base, "LERNA_RECOMMENDER_DATA_DIR": str(tmp / "rec")}
+            rec_env = {**base, "LERNA_DATA_DIR": str(tmp / "rec")}
             started.append(
                 Process(
                     "recommender",

@@ -30,7 +30,9 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so an acknowledged write is durable
+# and visible to the next request on any replica (the default runs the commit afterwards)
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
