@@ -25,4 +25,12 @@ fi
 .venv/bin/python -m pip install -q -e ".[dev]"
 .venv/bin/python -m pip install -q --no-deps recbole==1.2.1
 .venv/bin/python -c 'from lerna.sim import movielens; movielens.data_dir()'
-echo "setup done: .venv ready, MovieLens-100K installed"
+dist=src/lerna/server/static/dashboard/index.html
+if [ -f "$dist" ] && [ -z "$(find dashboard/src dashboard/index.html dashboard/package-lock.json -newer "$dist" 2>/dev/null | head -n 1)" ]; then
+  echo "dashboard build is up to date"
+elif ! bash scripts/dashboard.sh; then
+  # The API, the SDK and the demo work without it; the tests (scripts/test.sh) require it.
+  echo "warning: the dashboard was not built (Node.js 20+ and npm are needed); the API still works" >&2
+  [ -z "${CI:-}" ] || exit 1
+fi
+echo "setup done: .venv ready, MovieLens-100K installed, dashboard built"

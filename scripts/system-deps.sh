@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the tests use: PostgreSQL (throwaway servers started by the test session).
+# Debian packages the tests use: PostgreSQL (throwaway servers started by the test session),
+# Chromium for the dashboard's browser tests. Node.js 20+ comes with the machine (Debian 12's
+# nodejs is 18, too old for Vite 7), so it is checked, not installed, by scripts/dashboard.sh.
 # Installs only what is missing; needs root (CI runs as root).
 set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || need+=(postgresql)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2

@@ -9,4 +9,5 @@ echo "== ruff"; .venv/bin/ruff check src tests bench
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"; .venv/bin/mypy
 echo "== import layers"; .venv/bin/lint-imports
+echo "== dashboard (vitest)"; (cd dashboard && npm test --silent)
 echo "== pytest (SQLite and PostgreSQL)"; .venv/bin/pytest "$@"

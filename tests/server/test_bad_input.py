@@ -218,3 +218,26 @@ def test_duplicate_email_and_wrong_password(api: ApiClient) -> None:
     )
     assert r.status_code == 401 and r.json()["code"] == "bad_credentials"
     assert api.http.get("/api/me", headers={"Authorization": "Bearer not.a.jwt"}).status_code == 401
+
+
+def test_task_update_validation_and_privacy_section(api: ApiClient) -> None:
+    headers, app, task = api.setup_task(cohort_size=10, min_participants=5)
+    url = f"/api/apps/{app['id']}/tasks/{task['id']}"
+    plain_no_budget = {"mode": "none", "noise_multiplier": 0, "epsilon_budget": None}
+    r = api.http.patch(url, json={"privacy": plain_no_budget}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["privacy"]["epsilon_budget"] is None
+    secure = {"mode": "secagg+", "threshold": 5, "noise_multiplier": 1.0, "epsilon_budget": 4.0}
+    r = api.http.patch(url, json={"privacy": secure}, headers=headers)
+    assert r.status_code == 200 and r.json()["privacy_spent"]["budget"] == 4.0
+    for body in (
+        {"privacy": {**secure, "threshold": 6}},
+        {"privacy": {"mode": "secagg+", "noise_multiplier": 0, "epsilon_budget": 3}},
+        {"min_participants": 11},
+        {"hyper": {"learning_rate": "fast"}},
+        {"cohort_size": 0},
+    ):
+        r = api.http.patch(url, json=body, headers=headers)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["message"]
+    assert api.http.get(url, headers=headers).json()["privacy"]["threshold"] == 5

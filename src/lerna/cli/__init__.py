@@ -16,7 +16,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from lerna.cli.serving import PARTS, BackgroundServer, build_app, free_port, port_is_free
+from lerna.cli.serving import PARTS, ServerProcess, build_app, free_port, port_is_free
 from lerna.sim import movielens
 
 app = typer.Typer(
@@ -98,6 +98,13 @@ def demo(
     noise_multiplier: Annotated[
         float, typer.Option(min=0.0, help="DP noise multiplier z (0: no differential privacy)")
     ] = 0.0,
+    cohort: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="Devices sampled per round (default: all; fcf needs every device each round)",
+        ),
+    ] = None,
 ) -> None:
     """Start the embedded stack, run a MovieLens-100K fleet through real federated rounds, report."""
     from lerna.cli import demo_job as demo_mod
@@ -113,15 +120,23 @@ def demo(
         new = free_port(host)
         console.print(f"port {port} is busy; using {new}")
         port = new
-    server = BackgroundServer(build_app("all", settings), host, port).start()
+    log = settings.data_dir / "demo-server.log"
+    console.print(f"starting the embedded stack on http://{host}:{port} (log: {log})")
+    try:
+        server = ServerProcess("all", host, port, log).start()
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     started = time.monotonic()
     try:
         kind = model or demo_mod.DEFAULT_MODEL
-        privacy_cfg = demo_mod.privacy_config(privacy, n, dropout, noise_multiplier)
-        ids = demo_mod.provision(server.url, n, kind, data, privacy_cfg)
+        size = min(n, cohort) if cohort else n
+        privacy_cfg = demo_mod.privacy_config(privacy, size, dropout, noise_multiplier)
+        hyper = demo_mod.model_hyper(kind, n, size)
+        ids = demo_mod.provision(server.url, size, kind, data, privacy_cfg, hyper)
         storage = demo_mod.new_run_dir(settings.data_dir)
         result = demo_mod.run_fleet(
-            server.url, ids["app"]["token"], n, rounds, storage, data, dropout
+            server.url, ids["app"]["token"], n, rounds, storage, data, dropout, size
         )
         shutil.rmtree(storage, ignore_errors=True)
         result.final["centralized"] = demo_mod.centralized(kind, n, data)
@@ -145,7 +160,7 @@ def demo(
     console.print(f"\nDashboard: {server.url}/  API docs: {server.url}/docs")
     console.print(f"Log in as {demo_mod.DEMO_EMAIL} / {demo_mod.DEMO_PASSWORD}  (Ctrl-C to stop)")
     try:
-        while server.thread.is_alive():
+        while server.alive:
             time.sleep(0.5)
     except KeyboardInterrupt:
         server.stop()

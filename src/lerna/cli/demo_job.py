@@ -70,7 +70,12 @@ def privacy_report(url: str, ids: dict[str, Any], result: FleetResult) -> dict[s
 
 
 def provision(
-    url: str, devices: int, model: str, data: movielens.MovieLens, privacy: dict[str, Any]
+    url: str,
+    cohort: int,
+    model: str,
+    data: movielens.MovieLens,
+    privacy: dict[str, Any],
+    hyper: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Create (or reuse) the demo customer, then a fresh app and ML task for this run."""
     with httpx.Client(base_url=url, timeout=60) as http:
@@ -92,8 +97,9 @@ def provision(
             json={
                 "name": "movies",
                 "model_type": model,
-                "cohort_size": devices,
-                "min_participants": max(2, devices // 2) if devices > 1 else 1,
+                "hyper": hyper or {},
+                "cohort_size": cohort,
+                "min_participants": max(2, cohort // 2) if cohort > 1 else 1,
                 "privacy": privacy,
                 "stage_seconds": 120,
                 "selection_seconds": 600,
@@ -152,6 +158,15 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(final)
 
 
+def model_hyper(model: str, devices: int, cohort: int) -> dict[str, Any]:
+    """fcf blends each round's sums with the previous ones when only a cohort takes part."""
+    return (
+        {"memory": round(max(0.05, cohort / devices), 3)}
+        if model == "fcf" and cohort < devices
+        else {}
+    )
+
+
 def run_fleet(
     url: str,
     token: str,
@@ -160,8 +175,10 @@ def run_fleet(
     storage: Path,
     data: movielens.MovieLens,
     dropout: float = 0.0,
+    cohort: int | None = None,
 ) -> FleetResult:
-    fleet = Fleet(FleetConfig(url, token, devices, rounds, storage, dropout=dropout), data)
+    config = FleetConfig(url, token, devices, rounds, storage, dropout=dropout, cohort=cohort)
+    fleet = Fleet(config, data)
     try:
         return fleet.run()
     finally:
@@ -179,7 +196,7 @@ def new_run_dir(data_dir: Path) -> Path:
     )
 
 
-DEFAULT_ROUNDS = 8
+DEFAULT_ROUNDS = 3
 
 
 def extras(data: movielens.MovieLens, devices: int, rounds: int, model: str) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import socket
-import threading
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Literal
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
 
 from lerna.server.app import create_app as create_fl_api
@@ -65,25 +67,49 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class BackgroundServer:
-    """uvicorn in a thread, for the demo: started and stopped from the same process."""
+class ServerProcess:
+    """``lerna serve`` as a child process: the demo's fleet and the server then each have a
+    core (and a GIL) of their own, as devices and servers do in production."""
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-        )
-        self.thread = threading.Thread(target=self.server.run, name="lerna-server", daemon=True)
+    def __init__(self, part: str, host: str, port: int, log: Path) -> None:
+        self.cmd = [
+            sys.executable,
+            "-m",
+            "lerna.cli",
+            "serve",
+            part,
+            "--host",
+            host,
+            "--port",
+            str(port),
+        ]
         self.url = f"http://{host}:{port}"
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> BackgroundServer:
-        self.thread.start()
+    def start(self, timeout: float = 60.0) -> ServerProcess:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
-        return self
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the server exited: {self.log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not become healthy")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

@@ -85,13 +85,15 @@ def create(session: Session, app: App, data: TaskCreate) -> MLTask:
 
 def update(task: MLTask, data: TaskUpdate) -> MLTask:
     changes = data.model_dump(exclude_none=True)
+    if data.privacy is not None:  # the whole section, explicit nulls included (no budget)
+        changes["privacy"] = data.privacy.model_dump()
     if "hyper" in changes:
         changes["hyper"] = _validate_hyper(task.model_type, changes["hyper"])
     cohort = changes.get("cohort_size", task.cohort_size)
     minimum = changes.get("min_participants", task.min_participants)
     if minimum > cohort:
         raise Unprocessable("min_participants cannot exceed cohort_size", "bad_config")
-    privacy = PrivacyConfig.model_validate(changes.get("privacy", task.privacy))
+    privacy = privacy_of(task) if data.privacy is None else data.privacy
     if privacy.mode != "none" and privacy.threshold > minimum:
         raise Unprocessable("privacy.threshold cannot exceed min_participants", "bad_config")
     for key, value in changes.items():
