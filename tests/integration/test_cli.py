@@ -41,3 +41,17 @@ def test_serve_rejects_unknown_part() -> None:
         timeout=60,
     )
     assert proc.returncode == 2 and "unknown part" in proc.stdout + proc.stderr
+
+
+def test_eval_writes_figures_for_every_baseline(tmp_path: Path) -> None:
+    report = tmp_path / "eval.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "lerna.cli", "eval", "--devices", "60", "--rounds", "2",
+         "--report", str(report)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    final = json.loads(report.read_text())["final"]
+    assert set(final) == {"federated", "centralized", "popularity", "als", "bpr"}
+    assert all(0 <= row["ndcg@10"] <= 1 for row in final.values())
