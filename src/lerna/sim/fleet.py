@@ -44,6 +44,9 @@ class FleetConfig:
     seed: int = 0
     round_timeout: float = 600.0
     task: str | None = None
+    cohort: int | None = None  # devices sampled per round (None: every device, every round)
+    # devices that measure each new version; the final version is measured by all of them
+    eval_sample: int = 200
 
 
 @dataclass
@@ -191,10 +194,10 @@ class Fleet:
         except LernaSDKError as exc:
             return f"device {self.users[i]}: {exc}"
 
-    def _run_round(self, number: int) -> list[RoundOutcome | str]:
-        """Step every device until each is done with the round (secure rounds: a step per stage)."""
-        outcomes: list[RoundOutcome | str] = [RoundOutcome("in_progress")] * len(self.users)
-        pending = list(range(len(self.users)))
+    def _run_round(self, number: int, cohort: list[int]) -> list[RoundOutcome | str]:
+        """Step the cohort's devices until each is done with the round (secure: a step per stage)."""
+        outcomes: dict[int, RoundOutcome | str] = dict.fromkeys(cohort, RoundOutcome("in_progress"))
+        pending = list(cohort)
         passes = 0
         deadline = time.monotonic() + self.config.round_timeout
         while pending and time.monotonic() < deadline:
@@ -208,7 +211,7 @@ class Fleet:
             pending = [i for i in pending if _in_progress(outcomes[i])]
             if pending:
                 time.sleep(0.05)
-        return outcomes
+        return list(outcomes.values())
 
     def _evaluate(self, i: int) -> dict[str, float] | None:
         client = self.clients[i]
@@ -228,15 +231,23 @@ class Fleet:
 
     def run(self) -> FleetResult:
         result = FleetResult(devices=len(self.users))
+        n = len(self.users)
+        everyone = list(range(n))
+        sample = everyone if n <= self.config.eval_sample else self._draw(self.config.eval_sample)
         with self.progress:
             self.setup()
             for number in range(1, self.config.rounds + 1):
                 started = time.monotonic()
                 base = self.clients[0].version
-                draws = self.rng.random(len(self.users))
-                self._dropping = {int(i) for i in np.flatnonzero(draws < self.config.dropout)}
+                cohort = (
+                    everyone
+                    if not self.config.cohort or self.config.cohort >= n
+                    else self._draw(self.config.cohort)
+                )
+                draws = self.rng.random(len(cohort))
+                self._dropping = {cohort[k] for k in np.flatnonzero(draws < self.config.dropout)}
                 self._dropped = set()
-                outcomes = self._run_round(number)
+                outcomes = self._run_round(number, cohort)
                 result.failures += [o for o in outcomes if isinstance(o, str) and o != "dropped"]
                 uploaded = sum(
                     1
@@ -250,7 +261,10 @@ class Fleet:
                 )
                 version = self._wait_for_version(base)
                 seconds = time.monotonic() - started
-                metrics = [m for m in self._parallel(f"evaluating v{version}", self._evaluate) if m]
+                last = number == self.config.rounds
+                measured = everyone if last else sample
+                label = f"evaluating v{version} on {len(measured)} devices"
+                metrics = [m for m in self._parallel(label, self._evaluate, measured) if m]
                 result.rounds.append(
                     RoundReport(number, version, uploaded, dropped, seconds, _mean(metrics))
                 )
@@ -259,6 +273,9 @@ class Fleet:
             )
             result.final["popularity"] = self.popularity()
         return result
+
+    def _draw(self, k: int) -> list[int]:
+        return sorted(int(i) for i in self.rng.choice(len(self.users), size=k, replace=False))
 
     def popularity(self) -> dict[str, float]:
         """Most-popular baseline on exactly the devices' own train/held-out splits."""
