@@ -12,10 +12,11 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.engine import make_url
 
 from lerna.recommender.api import engines, entities, events, jobs, queries
+from lerna.recommender.api.fastpath import QueryFastPath, error_body, invalid_input
 from lerna.recommender.db import make_engine
 from lerna.recommender.errors import RecommenderError
 from lerna.recommender.jobs import JobManager
@@ -26,11 +27,8 @@ from lerna.recommender.store import RecommenderStore
 __all__ = ["RecommenderSettings", "create_app", "create_app_from_env"]
 
 
-def _error(status: int, code: str, message: str, details: object = None) -> JSONResponse:
-    body: dict[str, object] = {"error": code, "message": message}
-    if details is not None:
-        body["details"] = details
-    return JSONResponse(status_code=status, content=body)
+def _error(status: int, body: bytes) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _ensure_sqlite_dir(url: str) -> None:
@@ -61,18 +59,12 @@ def create_app(settings: RecommenderSettings) -> FastAPI:
     app.state.jobs = job_manager
 
     @app.exception_handler(RecommenderError)
-    async def _domain_error(_: Request, exc: RecommenderError) -> JSONResponse:
-        return _error(exc.status_code, exc.code, str(exc))
+    async def _domain_error(_: Request, exc: RecommenderError) -> Response:
+        return _error(exc.status_code, error_body(exc.code, str(exc)))
 
     @app.exception_handler(RequestValidationError)
-    async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
-            for e in exc.errors()
-        ]
-        first = details[0] if details else {"loc": [], "msg": "invalid request"}
-        message = f"{'.'.join(first['loc'])}: {first['msg']}" if first["loc"] else first["msg"]
-        return _error(400, "invalid_input", str(message), details)
+    async def _bad_request(_: Request, exc: RequestValidationError) -> Response:
+        return _error(400, invalid_input(list(exc.errors())))
 
     @app.get("/", tags=["health"])
     def alive() -> dict[str, str]:
@@ -81,6 +73,7 @@ def create_app(settings: RecommenderSettings) -> FastAPI:
     # queries first: Starlette tries routes in order, and they are most of the traffic
     for module in (queries, events, engines, jobs, entities):
         app.include_router(module.router)
+    app.add_middleware(QueryFastPath)
     return app
 
 
