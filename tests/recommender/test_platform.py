@@ -165,3 +165,30 @@ def test_fuse_blends_server_order_with_device_order() -> None:
     assert list(np.argsort(-even, kind="stable")) == [0, 2, 1]  # a, c tie: server order
     device_led = fuse(device, k=1.0, device_weight=2.0)
     assert list(np.argsort(-device_led, kind="stable")) == [2, 0, 1]
+
+
+def test_serve_all_joins_the_fl_api_to_the_mounted_recommender(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lerna.cli.serving import build_app
+
+    monkeypatch.setenv("LERNA_DATA_DIR", str(tmp_path / "rec"))
+    app = build_app("all", _settings(tmp_path))
+    recommender = app.state.recommender_transport.app
+    try:
+        with TestClient(app) as http:
+            api = ApiClient(http)
+            headers, linked, task = api.setup_task()
+            r = http.put(f"/api/apps/{linked['id']}/recommender", json={"engine_id": "feed"},
+                         headers=headers)  # fmt: skip
+            assert r.status_code == 200 and r.json()["engine_created"] is True, r.text
+            assert http.get("/recommender/engines").json() == ["feed"]  # the same service
+            mounted = http.post("/recommender/engines/feed/queries", json={"num": 2})
+            assert len(mounted.json()["result"]) == 2  # the query fast path under a mount
+            device = api.enroll(linked["token"])
+            r = http.get(f"/v1/device/tasks/{task['id']}/candidates?num=4", headers=device)
+            assert len(r.json()["items"]) == 4
+    finally:
+        recommender.state.jobs.shutdown()
+        recommender.state.service.store.engine.dispose()
+        app.state.engine.dispose()
