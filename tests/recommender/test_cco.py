@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from lerna.recommender import llr
 from lerna.recommender.cco import EventTable, _top_k_dense_blocks, _top_k_sorting, train_cco
 from lerna.recommender.config import AlgorithmConfig
 from lerna.recommender.errors import JobCancelledError
@@ -123,7 +124,9 @@ def test_dense_and_sorting_top_k_agree_with_ties() -> None:
     np.testing.assert_array_equal(_top_k_dense_blocks(row, 3, 0.0).toarray(), [[0, 3, 2, 2, 0]])
 
 
-def test_fast_llr_equals_the_entropy_form() -> None:
+@pytest.mark.parametrize("table_max", [10_000_000, 0])  # table lookup, and the log fallback
+def test_fast_llr_equals_the_entropy_form(table_max: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(llr, "_TABLE_MAX", table_max)
     rng = np.random.default_rng(3)
     n = 500.0
     a_counts = rng.integers(1, 200, 20).astype(np.float64)

@@ -70,13 +70,23 @@ def llr_of_cooccurrence(
     """
     a = a_counts[rows]
     b = b_counts[cols]
-    cells = (
-        _xlogx_counts(k11)
-        + _xlogx_counts(a - k11)
-        + _xlogx_counts(b - k11)
-        + _xlogx_counts(n - a - b + k11)
-    )
+    if n <= _TABLE_MAX:  # counts are integers 0..n: x ln x by table lookup, not by log
+        table = _xlogx_counts(np.arange(int(n) + 1, dtype=np.float64))
+        k = k11.astype(np.int64)
+        ai, bi = a.astype(np.int64), b.astype(np.int64)
+        cells = table[k] + table[ai - k] + table[bi - k] + table[int(n) - ai - bi + k]
+    else:
+        cells = (
+            _xlogx_counts(k11)
+            + _xlogx_counts(a - k11)
+            + _xlogx_counts(b - k11)
+            + _xlogx_counts(n - a - b + k11)
+        )
     ha = _xlogx_counts(a_counts) + _xlogx_counts(n - a_counts)
     hb = _xlogx_counts(b_counts) + _xlogx_counts(n - b_counts)
     nn = float(n) * math.log(max(float(n), 1.0))
     return np.maximum(2.0 * (cells + nn - ha[rows] - hb[cols]), 0.0)
+
+
+_TABLE_MAX = 10_000_000
+"""Users up to which ``x ln x`` of a count is looked up in a table (80 MB at the limit)."""
