@@ -85,7 +85,8 @@ def llr_of_cooccurrence(
     ha = _xlogx_counts(a_counts) + _xlogx_counts(n - a_counts)
     hb = _xlogx_counts(b_counts) + _xlogx_counts(n - b_counts)
     nn = float(n) * math.log(max(float(n), 1.0))
-    return np.maximum(2.0 * (cells + nn - ha[rows] - hb[cols]), 0.0)
+    out: NDArray[np.float64] = np.maximum(2.0 * (cells + nn - ha[rows] - hb[cols]), 0.0)
+    return out
 
 
 _TABLE_MAX = 10_000_000
