@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.pgserver import free_port as _free_port
 from tests.helpers import ApiClient, update_like
+from tests.pgserver import free_port as _free_port
 
 
 class ServerProcess:

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 
 from lerna.cli.serving import PARTS, ServerProcess, build_app, free_port, port_is_free
@@ -42,12 +43,12 @@ def serve(
         raise typer.BadParameter(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
     chosen = port or DEFAULT_PORTS[part]
     if part == "recommender":
-        from lerna.recommender.app import RecommenderSettings, check_bind_allowed
+        from lerna.recommender.settings import RecommenderSettings, check_bind_allowed
 
         check_bind_allowed(RecommenderSettings(host=host, port=chosen))
     try:
         asgi = build_app(part)
-    except RuntimeError as exc:
+    except (RuntimeError, ValidationError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"Lerna {part} on http://{host}:{chosen} (docs at /docs)")
@@ -214,7 +215,8 @@ def eval_cmd(
 
     from rich.table import Table
 
-    from lerna.sim.evaluation import PROTOCOLS, evaluate
+    from lerna.sim.evaluation import evaluate
+    from lerna.sim.splits import PROTOCOLS
 
     if protocol not in PROTOCOLS:
         raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")

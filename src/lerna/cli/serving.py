@@ -29,8 +29,8 @@ def build_app(part: str, settings: Settings | None = None) -> FastAPI:
 
         return create_app(RecommenderSettings())
     if part == "mpc":
-        from lerna.mpc.app import MPCSettings
         from lerna.mpc.app import create_app as create_mpc
+        from lerna.mpc.settings import MPCSettings
 
         return create_mpc(MPCSettings())
     if part == "all":
