@@ -43,9 +43,14 @@ def serve(
         raise typer.BadParameter(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
     chosen = port or DEFAULT_PORTS[part]
     if part == "recommender":
+        from lerna.recommender.errors import UnsafeBindError
         from lerna.recommender.settings import RecommenderSettings, check_bind_allowed
 
-        check_bind_allowed(RecommenderSettings(host=host, port=chosen))
+        try:
+            check_bind_allowed(RecommenderSettings(host=host, port=chosen))
+        except UnsafeBindError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
     try:
         asgi = build_app(part)
     except (RuntimeError, ValidationError) as exc:
