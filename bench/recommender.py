@@ -5,10 +5,12 @@ fixed seed, top 10, every item a user rated in training removed from their list,
 user's test ratings relevant; NDCG@10, P@10 and MAP as Microsoft Recommenders defines them
 (lerna.recommender.metrics). SAR's figures are its published ones (0.382 / 0.331 / 0.111 on
 the same protocol); ALS and BPR run here, on the same split. Then speed: training time against
-implicit ALS, and query latency over HTTP (uvicorn in a subprocess on a free loopback port)
-with 1 and 16 concurrent clients.
+implicit ALS, the training job over HTTP, and query latency over HTTP (uvicorn in a
+subprocess on a free loopback port) with 1 and 16 concurrent clients. Last, the hybrid
+(lerna.sim.hybrid): server candidates re-ranked on the device against each alone.
 
-Run: .venv/bin/python bench/recommender.py [--seed 42] [--queries 2000] [--skip-http]
+Run: .venv/bin/python bench/recommender.py [--seed 42] [--queries 2000]
+     [--skip-quality] [--skip-http] [--skip-hybrid] [--hybrid-rounds 8]
 """
 
 from __future__ import annotations
