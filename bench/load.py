@@ -130,6 +130,7 @@ class Recorder:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.recording = False
+        self.verbose = False
 
     async def call(
         self, http: httpx.AsyncClient, kind: str, method: str, url: str, **kw: Any
@@ -145,6 +146,8 @@ class Recorder:
             self.latency[kind].append(time.perf_counter() - started)
             if r.status_code >= 400 and not (kind == "upload" and r.status_code == 409):
                 self.errors[f"{kind}:{r.status_code}"] += 1
+                if self.verbose:
+                    print(kind, r.status_code, r.headers.get("server"), r.text[:200], flush=True)
         return r
 
 

@@ -7,6 +7,7 @@ otherwise). The key is a hash of the credential, never the credential. Customer 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -73,3 +74,28 @@ class RateLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class ConcurrencyLimitMiddleware:
+    """Admits at most ``limit`` requests at a time; the rest wait their turn (FIFO).
+
+    Why: a request takes a pooled database connection in one worker-thread hop (the device or
+    customer lookup) and keeps it while it waits for another hop (the route body). When more
+    requests are in flight than the pool holds, every worker thread can end up waiting for a
+    connection that only a request waiting for a worker thread can return: a deadlock that
+    lasts until the pool's 30 s timeout (500s, then 504s from nginx). Keeping in-flight
+    requests below the pool size makes that impossible and turns overload into queueing.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self._semaphore: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/health":
+            await self.app(scope, receive, send)
+            return
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.limit)
+        async with self._semaphore:
+            await self.app(scope, receive, send)

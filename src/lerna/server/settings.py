@@ -50,15 +50,29 @@ class Settings(BaseSettings):
     rate_limit_app_per_minute: int = Field(6000, ge=0)
     cache_ttl_seconds: float = Field(300.0, ge=0)
     log_format: Literal["json", "text"] = "json"
+    max_inflight_requests: int = Field(24, ge=1)  # below the DB pool (30): see ratelimit.py
     # recommendation service (issue 5): None turns the feature off; see docs/recommender.md
     recommender_url: str | None = None
     recommender_token: str | None = Field(None, repr=False)  # its admin bearer token
+    # MPC service for two-server rounds (issue 4; docs/privacy.md). Unset URL: the embedded
+    # `lerna serve all` mounts one at /mpc; elsewhere two-server rounds are refused.
+    mpc_url: str | None = None  # how the FL-API reaches the MPC service
+    mpc_gateway_url: str | None = None  # how devices reach its gateway (default: mpc_url)
+    mpc_token: str | None = Field(None, repr=False)  # the FL-API's credential (LERNA_MPC_API_TOKEN)
+    mpc_ticket_key: str | None = Field(None, repr=False)  # HMAC key for device tickets
 
     @field_validator("jwt_secret")
     @classmethod
     def _strong(cls, v: str | None) -> str | None:
         if v is not None and (v.lower() in WEAK_SECRETS or len(v) < 32):
             raise ValueError("LERNA_JWT_SECRET must be at least 32 random characters")
+        return v
+
+    @field_validator("mpc_token", "mpc_ticket_key")
+    @classmethod
+    def _strong_mpc(cls, v: str | None) -> str | None:
+        if v is not None and (v.lower() in WEAK_SECRETS or len(v) < 32):
+            raise ValueError("LERNA_MPC_TOKEN and LERNA_MPC_TICKET_KEY need 32+ random characters")
         return v
 
     @property
@@ -88,6 +102,23 @@ class Settings(BaseSettings):
         from cryptography.fernet import Fernet
 
         return self._generated("secrets_key", lambda: Fernet.generate_key().decode())
+
+    def resolved_mpc_secret(self, name: Literal["mpc_token", "mpc_ticket_key"]) -> str | None:
+        """A secret shared with the MPC service: given, generated into the data dir when
+        embedded (the embedded MPC mount reads the same file), else None (two-server off)."""
+        value: str | None = getattr(self, name)
+        if value:
+            return value
+        if not self.is_embedded:
+            return None
+        return self._generated(name, lambda: secrets.token_urlsafe(48))
+
+    def embedded_mpc_master_key(self) -> str:
+        """The embedded MPC service's seed master key, kept in the data dir so that a restart
+        mid-round keeps the round's seeds; only the embedded default may hold it here."""
+        if not self.is_embedded:
+            raise RuntimeError("only the embedded default keeps the MPC master key with the FL-API")
+        return self._generated("mpc_master_key", lambda: secrets.token_urlsafe(48))
 
     def _generated(self, name: str, make: Callable[[], str]) -> str:
         path = self.data_dir / name

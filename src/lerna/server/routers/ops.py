@@ -57,6 +57,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.cache = cache_mod.make_cache(settings.redis_url)
     app.state.log_store = logstore.make_store(settings)
     app.state.metrics = metrics.Metrics(app.state.session_factory)
+    app.add_middleware(ratelimit.ConcurrencyLimitMiddleware, limit=_inflight_limit(app, settings))
     app.add_middleware(ratelimit.RateLimitMiddleware, settings=settings)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(logging_setup.RequestContextMiddleware)
@@ -66,6 +67,18 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(remote_config.device_router)
     app.include_router(logs.router)
     app.include_router(logs.device_router)
+
+
+def _inflight_limit(app: FastAPI, settings: Settings) -> int:
+    """Requests admitted at once: below the connection pool, less the ticker's and the
+    webhook worker's connections and one spare (see ``ConcurrencyLimitMiddleware``)."""
+    pool = app.state.engine.pool
+    size = getattr(pool, "size", lambda: 0)() + max(getattr(pool, "_max_overflow", 0), 0)
+    return (
+        max(1, min(settings.max_inflight_requests, size - 3))
+        if size > 0
+        else settings.max_inflight_requests
+    )
 
 
 def start_background(app: FastAPI) -> Callable[[], None]:
