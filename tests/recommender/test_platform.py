@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,25 @@ def test_serve_all_joins_the_fl_api_to_the_mounted_recommender(
         recommender.state.jobs.shutdown()
         recommender.state.service.store.engine.dispose()
         app.state.engine.dispose()
+
+
+def test_sdk_top_n_reranks_server_candidates(
+    platform: tuple[ApiClient, httpx.Client], tmp_path: Path
+) -> None:
+    from lerna.sdk.client import LernaClient
+    from lerna.sdk.recommendations import get_recommendations, submit_recommendation_event
+
+    api, _ = platform
+    _, app, _ = _link(api, forward=True)
+    client = LernaClient(app["token"], tmp_path / "dev", http=api.http, device_uid="u1").start()
+    server = [c.item for c in get_recommendations(client, 50)]
+    assert len(server) == len(CATALOG)  # the whole (12-item) catalogue, server order
+    when = datetime(2024, 5, 6, 20, tzinfo=UTC)
+    top = client.top_n(5, when=when, candidates="server")
+    assert len(top) == 5 and set(top) <= set(server)
+    assert client.model is not None
+    rows = np.asarray([client.index[i] for i in server])
+    device = client.model.score(client._context(when), client.catalog.features[rows], rows)
+    assert top == [server[i] for i in np.argsort(-fuse(device), kind="stable")[:5]]
+    submit_recommendation_event(client, "buy", "item2")
+    assert "item2" not in [c.item for c in get_recommendations(client, 50)]  # own purchase
