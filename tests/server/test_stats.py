@@ -36,3 +36,20 @@ def test_overview_and_weekly_activity(api: ApiClient) -> None:
     assert stats["success_rate"] == 0.4 and stats["predictions"] == 10
     weeks = api.http.get(f"/api/apps/{app['id']}/activity?weeks=4", headers=headers).json()
     assert len(weeks) == 4 and weeks[-1]["active_devices"] == 2 and weeks[0]["active_devices"] == 0
+
+
+def test_participation_never_exceeds_eligible_after_a_blacklist(api: ApiClient) -> None:
+    headers, app, task = api.setup_task(cohort_size=2, min_participants=2)
+    devices = [api.enroll(app["token"]) for _ in range(2)]
+    _, base = api.model(devices[0], task["id"])
+    assignments = [api.checkin(d, task["id"]) for d in devices]
+    for d in devices:
+        api.upload(d, assignments[0]["round_id"], update_like(base, 0.1))
+    listed = api.http.get(f"/api/apps/{app['id']}/devices", headers=headers).json()
+    api.http.put(
+        f"/api/apps/{app['id']}/devices/{listed[0]['id']}/blacklist",
+        json={"block_training": True, "block_predictions": False},
+        headers=headers,
+    )
+    stats = api.http.get(f"/api/apps/{app['id']}/stats", headers=headers).json()
+    assert stats["last_round_participants"] == 2 <= stats["last_round_eligible"]

@@ -75,14 +75,14 @@ def app_stats(session: Session, app_id: int, now: datetime | None = None) -> App
         if task_ids
         else None
     )
-    eligible = (
-        session.scalar(
-            select(func.count(Device.id)).where(
-                Device.app_id == app_id, Device.block_training.is_(False)
-            )
-        )
-        or 0
-    )
+    # Eligible for the last round: enrolled before it opened and not barred from training;
+    # a device blacklisted since then still counts, since it did take part.
+    enrolled_then = [Device.app_id == app_id, Device.block_training.is_(False)]
+    if last is not None:
+        enrolled_then.append(Device.created_at <= last.opened_at)
+    eligible = session.scalar(select(func.count(Device.id)).where(*enrolled_then)) or 0
+    if last is not None:
+        eligible = max(eligible, last.uploads)
     rate, shown = _rate(session, task_ids, current)
     prev_rate, _ = _rate(session, task_ids, current - 1 if current else None)
     return AppStats(
