@@ -36,6 +36,7 @@ def build_app(part: str, settings: Settings | None = None) -> FastAPI:
     if part == "all":
         app = create_fl_api(settings)
         _mount_optional(app)
+        _mount_mpc(app)
         return app
     raise ValueError(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
 
@@ -49,6 +50,30 @@ def _mount_optional(app: FastAPI) -> None:
     app.mount("/recommender", recommender)
     # the FL-API's recommendations router calls it in-process, without a network hop
     app.state.recommender_transport = httpx.ASGITransport(app=recommender)
+
+
+def _mount_mpc(app: FastAPI) -> None:
+    """Embedded two-server mode: the MPC service at /mpc, with the secrets the FL-API holds
+    (generated into the data dir), reached in-process. A deployment that names its own MPC
+    service (LERNA_MPC_URL) gets no mount."""
+    from lerna.mpc.app import create_app as create_mpc
+    from lerna.mpc.settings import MPCSettings
+    from lerna.server.services.mpc_client import SyncASGITransport
+
+    settings: Settings = app.state.settings
+    link = app.state.mpc_link
+    if link is None or link.available or not settings.is_embedded:
+        return
+    mpc = create_mpc(
+        MPCSettings(
+            data_dir=settings.data_dir,
+            master_key=settings.embedded_mpc_master_key(),
+            ticket_key=link.ticket_key.decode(),
+            api_token=link.token,
+        )
+    )
+    app.mount("/mpc", mpc)
+    link.attach(SyncASGITransport(mpc))
 
 
 def port_is_free(host: str, port: int) -> bool:

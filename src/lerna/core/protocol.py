@@ -14,7 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lerna.core.dp import PrivacyConfig
 from lerna.core.features import FeatureSchema, MetadataValue
-from lerna.core.secagg.messages import KeyDirectory, RoundConfig, SharesInbox, UnmaskRequest
+from lerna.core.secagg.messages import (
+    B64Bytes,
+    KeyDirectory,
+    RoundConfig,
+    SharesInbox,
+    UnmaskRequest,
+)
 
 DEVICE_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 
@@ -66,6 +72,17 @@ class CatalogPublic(Strict):
     metadata: list[dict[str, MetadataValue]]
 
 
+class TwoServerAssignment(Strict):
+    """What a device needs for a two-server round: a ticket for the MPC gateway, where the
+    gateway is (absolute, or relative to the FL-API's base URL), and the fixed-point range."""
+
+    ticket: str = Field(max_length=2048)
+    gateway_url: str = Field(max_length=2048)
+    mpc_round_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    max_parties: int = Field(ge=1)
+    vector_length: int = Field(ge=1)
+
+
 class CheckinResponse(Strict):
     action: Literal["train", "wait"]
     round_id: int | None = None
@@ -73,7 +90,18 @@ class CheckinResponse(Strict):
     upload_deadline: datetime | None = None
     retry_after: float = 0.0
     secure: bool = False
+    two_server: TwoServerAssignment | None = None
     reason: str = ""
+
+
+class MaskedUpload(Strict):
+    """Two-server mode, device -> FL-API: the quantised packed update plus the PRG mask of the
+    device's MPC seed, little-endian uint32 (base64). Uniformly random-looking on its own."""
+
+    round_id: int = Field(ge=1)
+    base_version: int = Field(ge=0)
+    upload_id: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="Idempotency key")
+    vector: B64Bytes
 
 
 class UploadMeta(Strict):

@@ -10,12 +10,14 @@ only ever seen aggregated). Layout, for a model with ``d`` parameters::
 with ``w = min(num_examples, WEIGHT_NORMALISER) / WEIGHT_NORMALISER`` in (0, 1], ``m_i`` the
 device's metrics (0 when it has none) and ``c`` 1 when it reported metrics. Since ``w <= 1``,
 one device changes the sum by at most ``clip_norm`` in the update part, which is what the DP
-accountant assumes. Each device adds its share of Gaussian noise to the whole vector, then
-quantises it to Z_{2^32}.
+accountant assumes. In SecAgg+ mode each device adds its share of Gaussian noise to the whole
+vector; in two-server mode the MPC service adds all of it to the sum. Then the device quantises
+the vector to Z_{2^32}.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,15 +37,33 @@ def vector_length(num_params: int) -> int:
 
 
 def noise_std(privacy: PrivacyConfig) -> float:
-    """Each device's noise share, calibrated so that any ``threshold`` survivors carry z * S."""
-    if not privacy.dp_enabled:
+    """Each device's noise share, calibrated so that any ``threshold`` survivors carry z * S.
+
+    Zero in two-server mode: there the MPC service adds the whole noise to the sum centrally,
+    and noise added by devices as well would only cost accuracy."""
+    if not privacy.dp_enabled or privacy.mode == "two-server":
         return 0.0
     return distributed_noise_std(privacy.clip_norm, privacy.noise_multiplier, privacy.threshold)
 
 
+def central_noise_headroom(privacy: PrivacyConfig) -> int:
+    """Two-server mode: how many devices' worth of range the MPC's central noise may need.
+
+    The central draw has standard deviation z * S per coordinate, as much as z devices at
+    full range, so NOISE_TAIL * z extra "devices" keep the noised sum inside int32."""
+    if privacy.mode != "two-server" or not privacy.dp_enabled:
+        return 0
+    return math.ceil(NOISE_TAIL * privacy.noise_multiplier * privacy.clip_norm / _bound(privacy))
+
+
+def _bound(privacy: PrivacyConfig) -> float:
+    return max(privacy.clip_norm, 1.0) + NOISE_TAIL * noise_std(privacy)
+
+
 def quantizer(privacy: PrivacyConfig, parties: int) -> Quantizer:
-    bound = max(privacy.clip_norm, 1.0) + NOISE_TAIL * noise_std(privacy)
-    return Quantizer.for_devices(bound, parties)
+    """The fixed point every device of a round and the server agree on (``parties``: the most
+    devices whose encodings may be added, e.g. the cohort size)."""
+    return Quantizer.for_devices(_bound(privacy), parties + central_noise_headroom(privacy))
 
 
 def pack(

@@ -39,7 +39,7 @@ from lerna.core.weights import (
     layout_of,
     load_archive,
 )
-from lerna.sdk import recommendations
+from lerna.sdk import recommendations, two_server
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ConsentError, InputError, LernaSDKError, ProtocolError
 from lerna.sdk.secure import SecureRound
@@ -444,6 +444,14 @@ class LernaClient:
         outcome = RoundOutcome(
             "in_progress", assignment.round_id, assignment.base_version, num_examples, metrics
         )
+        if assignment.two_server is not None:
+            vector = pack(flatten(update, layout_of(update)), num_examples, metrics,
+                          self.task.privacy, self.rng)  # fmt: skip
+            two_server.upload(self.api, assignment.round_id, assignment.base_version,
+                              assignment.two_server, vector, self.task.privacy, self.rng)  # fmt: skip
+            return RoundOutcome(
+                "uploaded", assignment.round_id, assignment.base_version, num_examples, metrics
+            )
         if assignment.secure:
             vector = pack(
                 flatten(update, layout_of(update)),

@@ -15,7 +15,7 @@ from lerna import __version__
 from lerna.server.db import make_engine, make_session_factory, transaction
 from lerna.server.errors import install_handlers
 from lerna.server.migrate import upgrade
-from lerna.server.routers import apps, auth, device, ops, recommendations, secure
+from lerna.server.routers import apps, auth, device, ops, recommendations, secure, two_server
 from lerna.server.services.rounds import close_due_rounds
 from lerna.server.settings import Settings
 from lerna.server.spa import DASHBOARD_DIST, mount_spa
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.include_router(apps.router)
     app.include_router(device.router)
     app.include_router(secure.router)
+    two_server.install(app)  # masked uploads; the MPC link for every session
     app.include_router(recommendations.router)
 
     @app.get("/health", tags=["ops"])

@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lerna.core.protocol import CheckinResponse, UploadMeta
+from lerna.core.secure_update import RoundSum
 from lerna.core.weights import flatten, unflatten
 from lerna.server.errors import Conflict, Forbidden, NotFound, Unprocessable
 from lerna.server.models import (
@@ -28,7 +29,7 @@ from lerna.server.models import (
     RoundAggregate,
     RoundParticipant,
 )
-from lerna.server.services import secure_rounds, webhooks
+from lerna.server.services import secure_rounds, two_server_rounds, webhooks
 from lerna.server.services import tasks as task_service
 from lerna.server.services.aggregation import PlainAggregator, merge_sums
 
@@ -71,7 +72,9 @@ def _new_round(session: Session, task: MLTask, now: datetime) -> Round:
     )
     session.add(rnd)
     session.flush()
-    if not secure_rounds.is_secure(rnd):
+    if two_server_rounds.is_two_server(rnd):
+        two_server_rounds.open_round(session, rnd, task_service.num_params(session, task))
+    elif not secure_rounds.is_secure(rnd):
         empty = aggregator.empty(task_service.num_params(session, task))
         session.add(RoundAggregate(round_id=rnd.id, weighted_sum=empty))
     return rnd
@@ -100,7 +103,7 @@ def checkin(session: Session, task_id: int, device: Device, now: datetime) -> Ch
         action="wait", retry_after=max(1.0, (_aware(rnd.upload_deadline) - now).total_seconds())
     )
     if part is not None:
-        return _assignment(rnd) if part.state == "selected" else wait
+        return _assignment(rnd, device, session, now) if part.state == "selected" else wait
     if now >= _aware(rnd.selection_deadline) or rnd.selected >= rnd.cohort_size:
         return wait
     session.add(RoundParticipant(round_id=rnd.id, device_id=device.id, selected_at=now))
@@ -108,16 +111,19 @@ def checkin(session: Session, task_id: int, device: Device, now: datetime) -> Ch
     if secure_rounds.is_secure(rnd) and rnd.selected >= rnd.cohort_size:
         session.flush()
         secure_rounds.start(session, task, rnd, task_service.num_params(session, task), now)
-    return _assignment(rnd)
+    return _assignment(rnd, device, session, now)
 
 
-def _assignment(rnd: Round) -> CheckinResponse:
+def _assignment(rnd: Round, device: Device, session: Session, now: datetime) -> CheckinResponse:
     return CheckinResponse(
         action="train",
         round_id=rnd.id,
         base_version=rnd.base_version,
         upload_deadline=_aware(rnd.upload_deadline),
         secure=secure_rounds.is_secure(rnd),
+        two_server=two_server_rounds.assignment(rnd, device, session, now)
+        if two_server_rounds.is_two_server(rnd)
+        else None,
     )
 
 
@@ -143,6 +149,10 @@ def upload(
         raise Conflict(
             "this round uses secure aggregation: send the update through its secagg stages",
             "secure_round",
+        )
+    if two_server_rounds.is_two_server(rnd):
+        raise Conflict(
+            "this round uses two-server aggregation: send the masked update", "two_server_round"
         )
     part = session.scalar(
         select(RoundParticipant).where(
@@ -212,15 +222,26 @@ def _close_if_due(session: Session, task: MLTask, rnd: Round, now: datetime) -> 
         selection_over and rnd.selected < rnd.min_participants
     ):
         finalize(session, task, rnd, now)
-        return True
+        return rnd.state != "open"  # a two-server round waits while the MPC is unreachable
     if selection_over and rnd.selected > 0 and rnd.uploads == rnd.selected:
         finalize(session, task, rnd, now)
-        return True
+        return rnd.state != "open"
     return False
 
 
 def finalize(session: Session, task: MLTask, rnd: Round, now: datetime) -> None:
     """Close a plain round: publish the weighted mean of its uploads, or fail it."""
+    if two_server_rounds.is_two_server(rnd):
+
+        def publish_sum(result: RoundSum) -> None:
+            publish(session, task, rnd, result.mean_delta, result.num_examples,
+                    result.metrics, result.metric_reports, now)  # fmt: skip
+
+        num_params = task_service.num_params(session, task)
+        two_server_rounds.finalize(session, task, rnd, num_params, now, publish_sum)
+        if rnd.state != "open":
+            webhooks.round_finalized(session, task, rnd)
+        return
     agg = session.get(RoundAggregate, rnd.id, with_for_update=True)
     if agg is None or rnd.uploads < rnd.min_participants:
         rnd.state, rnd.closed_at = "failed", now

@@ -1,0 +1,103 @@
+"""Two-server rounds: the masked upload route, and wiring the app to its MPC service.
+
+A device of a two-server round got a ticket at check-in, fetched its seed from the MPC gateway,
+and posts here its masked vector (``MaskedUpload``). The last expected upload closes the round:
+the FL-API asks the MPC service for the negated mask sum and publishes the new version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from lerna.core.protocol import MaskedUpload, UploadAccepted
+from lerna.server.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from lerna.server.models import Round
+from lerna.server.services import devices, rounds, two_server_rounds
+from lerna.server.services.mpc_client import MPCLink
+from lerna.server.settings import Settings
+
+router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
+
+
+@router.post("/{round_id}/upload/masked", response_model=UploadAccepted)
+async def masked_upload(round_id: int, request: Request) -> UploadAccepted:
+    """Body: a ``MaskedUpload`` (JSON): the quantised packed update plus its PRG mask."""
+    limit: int = request.app.state.settings.max_upload_bytes
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
+    return await run_in_threadpool(_accept, request, round_id, bytes(body))
+
+
+def _accept(request: Request, round_id: int, body: bytes) -> UploadAccepted:
+    try:
+        upload = MaskedUpload.model_validate_json(body)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise Unprocessable(
+            f"{where}: {err['msg']}" if where else err["msg"], "bad_update"
+        ) from None
+    if upload.round_id != round_id:
+        raise Unprocessable("upload must name this round", "bad_update")
+    with request.app.state.session_factory() as session, session.begin():
+        auth = request.headers.get("authorization", "")
+        device = devices.authenticate(
+            session, auth[7:] if auth.lower().startswith("bearer ") else None
+        )
+        devices.require_training(device)
+        rnd = session.get(Round, round_id)
+        if rnd is None:
+            raise NotFound(f"round {round_id} not found")
+        task = rounds.lock_task(session, rnd.task_id)
+        if task.app_id != device.app_id:
+            raise NotFound(f"round {round_id} not found")
+        session.refresh(rnd, with_for_update=True)
+        if not two_server_rounds.is_two_server(rnd):
+            raise NotFound(
+                f"round {round_id} does not use two-server aggregation", "not_two_server"
+            )
+        if rnd.state != "open":
+            raise Conflict(f"round {round_id} is {rnd.state}", "round_closed")
+        now = datetime.now(UTC)
+        two_server_rounds.receive(session, rnd, device, upload, now)
+        if two_server_rounds.everyone_uploaded(rnd, now):
+            rounds.finalize(session, task, rnd, now)
+        return UploadAccepted(round_id=round_id, uploads=rnd.uploads)
+
+
+def link_from(settings: Settings) -> MPCLink | None:
+    """The MPC link the settings describe; None when two-server mode cannot run here.
+
+    A deployment names the service (``LERNA_MPC_URL``) and must give both shared secrets; the
+    embedded default generates them into the data dir and waits for ``lerna serve all`` to
+    attach the MPC app it mounts."""
+    token = settings.resolved_mpc_secret("mpc_token")
+    ticket_key = settings.resolved_mpc_secret("mpc_ticket_key")
+    if settings.mpc_url and not (token and ticket_key):
+        raise RuntimeError("LERNA_MPC_URL needs LERNA_MPC_TOKEN and LERNA_MPC_TICKET_KEY")
+    if not (token and ticket_key):
+        return None
+    url = settings.mpc_url.rstrip("/") if settings.mpc_url else None
+    gateway = settings.mpc_gateway_url or (url or "")
+    return MPCLink(
+        base_url=url,
+        gateway_url=gateway.rstrip("/") + "/gateway/v1" if gateway else "",
+        token=token,
+        ticket_key=ticket_key.encode(),
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Add the route and hand every database session the app's MPC link (the round ticker and
+    request handlers close rounds, and both get their sessions from the same factory)."""
+    app.include_router(router)
+    link = link_from(app.state.settings)
+    app.state.mpc_link = link
+    app.state.session_factory.configure(info={two_server_rounds.SESSION_KEY: link})
