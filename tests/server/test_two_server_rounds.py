@@ -372,3 +372,78 @@ def test_sdk_clients_train_a_two_server_round(
     assert clients[0].sync() is True and clients[0].version == 1
     for c in clients:
         c.stop()
+
+
+def test_serve_all_mounts_the_mpc_with_the_fl_apis_generated_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lerna.cli.serving import build_app
+    from lerna.server.settings import Settings
+
+    monkeypatch.setenv("LERNA_DATA_DIR", str(tmp_path / "rec"))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'lerna.db'}",
+        jwt_secret="x" * 40,
+        _env_file=None,
+    )
+    app = build_app("all", settings)
+    recommender = app.state.recommender_transport.app
+    try:
+        link = app.state.mpc_link
+        assert link.available and link.gateway_url == "/mpc/gateway/v1"
+        assert (tmp_path / "data" / "mpc_token").read_text() == link.token
+        assert (tmp_path / "data" / "mpc_master_key").stat().st_mode & 0o077 == 0
+        with TestClient(app) as http:
+            assert http.get("/mpc/healthz").json() == {"status": "ok"}
+            r = http.post(
+                "/mpc/v1/rounds/r-1/mask-sum", json={"device_ids": ["1"], "vector_length": 1}
+            )
+            assert r.status_code == 401  # not the FL-API's token
+            ok = {"Authorization": f"Bearer {link.token}"}
+            r = http.post(
+                "/mpc/v1/rounds/r-1/mask-sum",
+                json={"device_ids": ["1"], "vector_length": 1},
+                headers=ok,
+            )
+            assert r.status_code == 422 and r.json()["code"] == "set_too_small"
+    finally:
+        recommender.state.jobs.shutdown()
+        recommender.state.service.store.engine.dispose()
+        app.state.engine.dispose()
+
+
+def test_a_deployment_without_an_mpc_service_refuses_two_server_check_ins(
+    database_url: str, tmp_path: Path
+) -> None:
+    from lerna.server.app import create_app
+    from lerna.server.settings import Settings
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        jwt_secret="x" * 40,
+        mpc_token=TOKEN,
+        mpc_ticket_key=TICKET_KEY,
+        _env_file=None,
+    )
+    app = create_app(settings)
+    with TestClient(app) as http:
+        api = ApiClient(http)
+        _, _, task, devices = _setup(api, 3)
+        r = http.post(f"/v1/device/tasks/{task['id']}/checkin", headers=devices[0])
+        assert r.status_code == 503 and r.json()["code"] == "mpc_unavailable"
+        assert "LERNA_MPC_URL" in r.json()["message"]
+    app.state.engine.dispose()
+    if database_url.startswith("sqlite"):
+        return  # the embedded default generates the shared secrets into its data dir
+    with pytest.raises(RuntimeError, match="LERNA_MPC_TOKEN"):
+        create_app(
+            Settings(
+                data_dir=tmp_path / "d2",
+                database_url=database_url,
+                jwt_secret="x" * 40,
+                mpc_url="http://mpc:8100",
+                _env_file=None,
+            )
+        )
