@@ -9,7 +9,7 @@ Secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under ``settings.s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -120,8 +120,7 @@ def emit(session: Session, app_id: int, event: str, data: dict[str, Any], now: d
 
 def round_finalized(session: Session, task: MLTask, rnd: Round) -> None:
     """The one call ``rounds.finalize`` makes: the round's outcome becomes outbox rows."""
-    now = rnd.closed_at
-    assert now is not None
+    now = rnd.closed_at or datetime.now(UTC)  # every closing path sets it; never fail a close
     data: dict[str, Any] = {
         "app_id": task.app_id,
         "task_id": task.id,
