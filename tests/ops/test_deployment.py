@@ -95,21 +95,7 @@ def stack(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             started.append(
                 Process(
                     "recommender",
-                    # uvicorn directly: `lerna serve recommender` cannot import
-                    # check_bind_allowed from lerna.recommender.app (it is in .settings)
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "--factory",
-                        "lerna.recommender.app:create_app_from_env",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(rec_port),
-                        "--log-level",
-                        "warning",
-                    ],
+                    [*cli, "recommender", "--port", str(rec_port)],
                     rec_env,
                     rec_port,
                     tmp / "rec.log",
