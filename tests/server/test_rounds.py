@@ -81,7 +81,7 @@ def test_dropouts_are_counted_when_the_deadline_closes_the_round(api: ApiClient)
     import time
 
     headers, app, task = api.setup_task(
-        cohort_size=3, min_participants=2, selection_seconds=0.2, upload_seconds=0.5
+        cohort_size=3, min_participants=2, selection_seconds=2.0, upload_seconds=0.5
     )
     devices = [api.enroll(app["token"]) for _ in range(3)]
     _, base = api.model(devices[0], task["id"])

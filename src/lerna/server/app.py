@@ -16,7 +16,7 @@ from lerna.server.db import make_engine, make_session_factory, transaction
 from lerna.server.errors import install_handlers
 from lerna.server.migrate import upgrade
 from lerna.server.routers import apps, auth, device, ops, recommendations, secure, two_server
-from lerna.server.services.rounds import close_due_rounds
+from lerna.server.services.rounds import close_if_due, due_rounds
 from lerna.server.settings import Settings
 from lerna.server.spa import DASHBOARD_DIST, mount_spa
 
@@ -27,8 +27,12 @@ def _ticker(app: FastAPI, stop: threading.Event) -> None:
     """Close rounds whose deadlines passed, even when no device calls in."""
     while not stop.wait(app.state.settings.tick_seconds):
         try:
+            now = datetime.now(UTC)
             with transaction(app.state.session_factory) as session:
-                close_due_rounds(session, datetime.now(UTC))
+                due = due_rounds(session, now)
+            for task_id, round_id in due:
+                with transaction(app.state.session_factory) as session:
+                    close_if_due(session, task_id, round_id, now)
         except Exception:  # a transient DB error must not kill the ticker
             log.exception("round ticker failed")
 

@@ -22,6 +22,7 @@ from lerna.core.protocol import (
     UploadMeta,
 )
 from lerna.core.weights import WeightsFormatError, load_archive
+from lerna.server import cache
 from lerna.server.deps import CurrentDevice, SessionDep, TokenApp
 from lerna.server.errors import PayloadTooLarge, Unprocessable
 from lerna.server.models import MLTask, PredictionStat
@@ -84,6 +85,7 @@ def catalog(task_id: int, device: CurrentDevice, session: SessionDep) -> Catalog
     },
 )
 def download_model(
+    request: Request,
     task_id: int,
     device: CurrentDevice,
     session: SessionDep,
@@ -95,9 +97,15 @@ def download_model(
     etag = f'"t{task.id}-v{wanted}"'
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})
-    row = tasks.get_version(session, task.id, wanted)
+    # Published versions never change: cache their archives (Redis when configured).
+    archive = cache.cached(
+        request.app.state.cache,
+        f"model:{task.id}:{wanted}",
+        request.app.state.settings.cache_ttl_seconds,
+        lambda: tasks.get_version(session, task.id, wanted).archive,
+    )
     return Response(
-        row.archive,
+        archive,
         media_type="application/octet-stream",
         headers={"ETag": etag, "X-Model-Version": str(wanted)},
     )

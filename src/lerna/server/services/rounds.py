@@ -80,7 +80,42 @@ def _new_round(session: Session, task: MLTask, now: datetime) -> Round:
     return rnd
 
 
+def _busy(session: Session, task_id: int, device: Device, now: datetime) -> CheckinResponse | None:
+    """A "wait" answer found without the task lock: the open round is full or past selection and
+    this device is not in it. Most check-ins of a busy task end here, so they do not queue
+    behind the lock that serialises round changes across replicas. Anything else (no open
+    round, room in it, a deadline to act on) returns None and takes the locked path."""
+    rnd = session.scalar(select(Round).where(Round.task_id == task_id, Round.state == "open"))
+    if rnd is None or now >= _aware(rnd.upload_deadline):
+        return None
+    if rnd.stage_deadline is not None and now >= _aware(rnd.stage_deadline):
+        return None
+    if rnd.selected < rnd.cohort_size and now < _aware(rnd.selection_deadline):
+        return None
+    if (
+        now >= _aware(rnd.selection_deadline)
+        and rnd.stage == "selection"
+        and secure_rounds.is_secure(rnd)
+    ):
+        return None
+    mine = session.scalar(
+        select(RoundParticipant.id).where(
+            RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
+        )
+    )
+    if mine is not None:
+        return None
+    retry = max(1.0, (_aware(rnd.upload_deadline) - now).total_seconds())
+    return CheckinResponse(action="wait", retry_after=retry)
+
+
 def checkin(session: Session, task_id: int, device: Device, now: datetime) -> CheckinResponse:
+    task = session.get(MLTask, task_id)
+    if task is None or task.app_id != device.app_id:
+        raise NotFound(f"task {task_id} not found")
+    busy = _busy(session, task_id, device, now)
+    if busy is not None:
+        return busy
     task = lock_task(session, task_id)
     if task.app_id != device.app_id:
         raise NotFound(f"task {task_id} not found")
@@ -170,7 +205,6 @@ def upload(
             "stale_version",
         )
     if now > _aware(rnd.upload_deadline):
-        _close_if_due(session, task, rnd, now)
         raise Conflict(f"round {round_id} upload deadline has passed", "deadline_passed")
     layout = task_service.layout(session, task, rnd.base_version)
     expected = {s.name: s for s in layout}
@@ -328,17 +362,21 @@ def publish(
     rnd.state, rnd.result_version, rnd.closed_at = "completed", new_version, now
 
 
-def close_due_rounds(session: Session, now: datetime) -> int:
-    """Close every open round whose deadline passed (run periodically by each replica)."""
+def due_rounds(session: Session, now: datetime) -> list[tuple[int, int]]:
+    """(task id, round id) of open rounds with a passed deadline, in lock order (task id)."""
     rows = session.execute(
-        select(Round.id, Round.task_id).where(
+        select(Round.task_id, Round.id)
+        .where(
             Round.state == "open", or_(Round.selection_deadline <= now, Round.stage_deadline <= now)
         )
+        .order_by(Round.task_id, Round.id)
     ).all()
-    closed = 0
-    for round_id, task_id in rows:
-        task = lock_task(session, task_id)
-        rnd = session.get(Round, round_id, with_for_update=True, populate_existing=True)
-        if rnd is not None and rnd.state == "open" and _close_if_due(session, task, rnd, now):
-            closed += 1
-    return closed
+    return [(int(t), int(r)) for t, r in rows]
+
+
+def close_if_due(session: Session, task_id: int, round_id: int, now: datetime) -> bool:
+    """Close (or move on) one round whose deadline passed; run in its own transaction, so a
+    replica holds one task lock at a time and two replicas' tickers cannot deadlock."""
+    task = lock_task(session, task_id)
+    rnd = session.get(Round, round_id, with_for_update=True, populate_existing=True)
+    return rnd is not None and rnd.state == "open" and _close_if_due(session, task, rnd, now)
