@@ -100,7 +100,9 @@ def demo(
     dropout: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of selected devices that vanish")
     ] = 0.0,
-    privacy: Annotated[str, typer.Option(help="Aggregation: secagg+ (default), none")] = "secagg+",
+    privacy: Annotated[
+        str, typer.Option(help="Aggregation: secagg+ (default), two-server, none")
+    ] = "secagg+",
     noise_multiplier: Annotated[
         float, typer.Option(min=0.0, help="DP noise multiplier z (0: no differential privacy)")
     ] = 0.0,
@@ -214,6 +216,14 @@ def eval_cmd(
     report: Annotated[Path, typer.Option(help="Where to write the JSON figures")] = Path(
         "reports/eval.json"
     ),
+    epsilon: Annotated[
+        list[float] | None,
+        typer.Option(
+            min=0.01,
+            help="Also train with DP-FedAvg at this epsilon (repeatable, e.g. 1 4 8: "
+            "--epsilon 1 --epsilon 4 --epsilon 8); see lerna.sim.private_evaluation",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate the model on MovieLens-100K in-process: federated, centralized and baselines."""
     import json
@@ -228,6 +238,15 @@ def eval_cmd(
     data = _load_dataset()
     with console.status(f"training and scoring ({protocol}, {model}, {rounds} rounds)"):
         figures = evaluate(protocol, model, rounds=rounds, devices=devices, seed=seed, data=data)
+    if epsilon:
+        from lerna.sim.evaluation import prepare
+        from lerna.sim.private_evaluation import evaluate_private
+
+        with console.status(f"DP-FedAvg at epsilon {', '.join(f'{e:g}' for e in epsilon)}"):
+            private = evaluate_private(
+                prepare(protocol, devices, seed, data), model, rounds, epsilon, seed=seed
+            )
+        figures.update({f"{name}, {model} DP form": row for name, row in private.items()})
     table = Table(title=f"MovieLens-100K, {protocol} protocol")
     columns = ("ndcg@10", "precision@10", "recall@10", "map@10", "seconds")
     table.add_column("model")

@@ -75,6 +75,11 @@ class FactorizationHyper(Hyper):
     feature_l2: float = Field(1.0, gt=0, le=1e4)
     memory: float = Field(1.0, gt=0, le=1, description="weight of this round's sums vs. older")
     init_scale: float = Field(0.1, gt=0, le=10)
+    per_user: bool = Field(
+        False,
+        description="propose per-user (not per-example) statistics, for weight-1 devices: the"
+        " form whose per-device contribution clipping bounds, for DP (docs/privacy.md)",
+    )
 
 
 class FactorizationModel(Model):
@@ -258,8 +263,9 @@ class FactorizationModel(Model):
         mine["item_sum"][pos] = u1
         mine["item_sq"][pos] = u1 * u1
         rho = self.hyper.memory
+        scale = 1.0 if self.hyper.per_user else 1.0 / n_k
         proposal = {
-            name: (1 - rho) * self._serving[name] + rho * mine[name] / n_k for name in STATISTICS
+            name: (1 - rho) * self._serving[name] + rho * scale * mine[name] for name in STATISTICS
         }
         derived = self._derived_for(item_features)
         if "f" not in derived:
