@@ -165,6 +165,12 @@ step("a simulated fleet trains and the overview charts fill", { timeout: 600_000
     const n = (sel) => Number(document.querySelector(sel)?.getAttribute("data-points") ?? 0);
     return n('[data-testid="accuracy-chart"]') > 0 && n('[data-testid="activity-chart"]') > 0;
   }, null, { timeout: 30_000 });
+  // The overview refreshes itself every 5 s: wait for a refresh that saw the published versions.
+  await page.waitForFunction(
+    () => /Learning iterations\s*\n?\s*[1-9]/i.test(document.querySelector('[data-testid="stats"]')?.innerText ?? ""),
+    null,
+    { timeout: 30_000 },
+  );
   const stats = await page.getByTestId("stats").innerText();
   assert.match(stats, /Learning iterations\s*\n?\s*[1-9]/i);
   await page.waitForTimeout(300);
