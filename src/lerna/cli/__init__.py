@@ -58,7 +58,12 @@ def serve(
         raise typer.Exit(2) from None
     console.print(f"Lerna {part} on http://{host}:{chosen} (docs at /docs)")
     uvicorn.run(
-        asgi, host=host, port=chosen, log_level="info", workers=workers if workers > 1 else None
+        asgi,
+        host=host,
+        port=chosen,
+        log_level="info",
+        access_log=False,  # the FL-API writes its own JSON access log with request ids
+        workers=workers if workers > 1 else None,
     )
 
 
