@@ -66,6 +66,8 @@ async def provision(http: httpx.AsyncClient, cohort: int) -> tuple[dict, dict, d
             "selection_seconds": 3600,
             "upload_seconds": 3600,
             "feature_schema": schema,
+            # plain FedAvg: this measures the round machinery; bench/secagg.py measures SecAgg+
+            "privacy": {"mode": "none", "noise_multiplier": 0, "epsilon_budget": None},
             "catalog": {"items": {"i0": {"tag": "t0"}}},
         },
         headers=headers,
