@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from lerna.core.features import FeatureSchema
 from lerna.core.protocol import (
@@ -23,8 +24,9 @@ from lerna.core.protocol import (
 )
 from lerna.core.weights import WeightsFormatError, load_archive
 from lerna.server import cache
+from lerna.server.bodies import read_limited, training_device
 from lerna.server.deps import CurrentDevice, SessionDep, TokenApp
-from lerna.server.errors import PayloadTooLarge, Unprocessable
+from lerna.server.errors import Unprocessable
 from lerna.server.models import MLTask, PredictionStat
 from lerna.server.services import devices, rounds, tasks
 
@@ -131,18 +133,8 @@ def checkin(task_id: int, device: CurrentDevice, session: SessionDep) -> Checkin
 )
 async def upload(round_id: int, request: Request) -> UploadAccepted:
     """Body: an update archive (core.weights, kind ``update``) whose ``meta`` is an UploadMeta."""
-    limit: int = request.app.state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_store_upload, request, round_id, bytes(body))
+    body = await read_limited(request, request.app.state.settings.max_upload_bytes)
+    return await run_in_threadpool(_store_upload, request, round_id, body)
 
 
 def _store_upload(request: Request, round_id: int, body: bytes) -> UploadAccepted:
@@ -159,11 +151,7 @@ def _store_upload(request: Request, round_id: int, body: bytes) -> UploadAccepte
     if manifest.kind != "update" or meta.round_id != round_id:
         raise Unprocessable("archive must be an update for this round", "bad_archive")
     with request.app.state.session_factory() as session, session.begin():
-        auth = request.headers.get("authorization", "")
-        device = devices.authenticate(
-            session, auth[7:] if auth.lower().startswith("bearer ") else None
-        )
-        devices.require_training(device)
+        device = training_device(session, request)
         rnd = rounds.upload(session, round_id, device, meta, arrays, datetime.now(UTC))
         return UploadAccepted(round_id=round_id, uploads=rnd.uploads)
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from lerna.server.bodies import read_limited
 from lerna.server.db import transaction
 from lerna.server.deps import OwnedApp
-from lerna.server.errors import Forbidden, PayloadTooLarge, Unprocessable
+from lerna.server.errors import Forbidden, Unprocessable
 from lerna.server.services import devices, logstore, remote_config
 from lerna.server.services.logstore import LogStore
 from lerna.server.settings import Settings
@@ -46,15 +47,7 @@ async def upload_log(
     ``upload_debug_data``) *and* the user's (``user_opted_in=true``, which the SDK sends only
     after asking); error logs need ``upload_error_logs``, on by default."""
     settings: Settings = request.app.state.settings
-    limit = settings.max_log_bytes
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"log is over the {limit}-byte limit")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"log is over the {limit}-byte limit")
+    body = await read_limited(request, settings.max_log_bytes, "log")
     if not body:
         raise Unprocessable("the log is empty", "empty_log")
     return await run_in_threadpool(_store, request, kind, user_opted_in, bytes(body))

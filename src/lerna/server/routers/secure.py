@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from lerna.core.protocol import SecAggStatus
+from lerna.server.bodies import read_limited, training_device
 from lerna.server.deps import CurrentDevice, SessionDep
-from lerna.server.errors import NotFound, PayloadTooLarge
+from lerna.server.errors import NotFound
 from lerna.server.models import Round
-from lerna.server.services import devices, rounds, secure_rounds
+from lerna.server.services import rounds, secure_rounds
 
 router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
 
@@ -47,24 +49,13 @@ def secagg_status(round_id: int, device: CurrentDevice, session: SessionDep) -> 
 @router.post("/{round_id}/secagg/{kind}", response_model=SecAggStatus)
 async def secagg_message(round_id: int, kind: Kind, request: Request) -> SecAggStatus:
     """Body: the stage's message (KeyAdvertisement, SharesUpload, MaskedInput or UnmaskResponse)."""
-    limit: int = request.app.state.settings.max_upload_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"message is over the {limit}-byte limit")
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_accept, request, round_id, kind, bytes(body))
+    body = await read_limited(request, request.app.state.settings.max_upload_bytes, "message")
+    return await run_in_threadpool(_accept, request, round_id, kind, body)
 
 
 def _accept(request: Request, round_id: int, kind: Kind, body: bytes) -> SecAggStatus:
     with request.app.state.session_factory() as session, session.begin():
-        auth = request.headers.get("authorization", "")
-        device = devices.authenticate(
-            session, auth[7:] if auth.lower().startswith("bearer ") else None
-        )
-        devices.require_training(device)
+        device = training_device(session, request)
         rnd = _round(session, round_id, device)
         task = rounds.lock_task(session, rnd.task_id)
         secure_rounds.receive(session, task, rnd, device, kind, body)

@@ -14,9 +14,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from lerna.core.protocol import MaskedUpload, UploadAccepted
-from lerna.server.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from lerna.server.bodies import read_limited, training_device
+from lerna.server.errors import Conflict, NotFound, Unprocessable
 from lerna.server.models import Round
-from lerna.server.services import devices, rounds, two_server_rounds
+from lerna.server.services import rounds, two_server_rounds
 from lerna.server.services.mpc_client import MPCLink
 from lerna.server.settings import Settings
 
@@ -26,13 +27,8 @@ router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
 @router.post("/{round_id}/upload/masked", response_model=UploadAccepted)
 async def masked_upload(round_id: int, request: Request) -> UploadAccepted:
     """Body: a ``MaskedUpload`` (JSON): the quantised packed update plus its PRG mask."""
-    limit: int = request.app.state.settings.max_upload_bytes
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise PayloadTooLarge(f"upload is over the {limit}-byte limit")
-    return await run_in_threadpool(_accept, request, round_id, bytes(body))
+    body = await read_limited(request, request.app.state.settings.max_upload_bytes)
+    return await run_in_threadpool(_accept, request, round_id, body)
 
 
 def _accept(request: Request, round_id: int, body: bytes) -> UploadAccepted:
@@ -47,11 +43,7 @@ def _accept(request: Request, round_id: int, body: bytes) -> UploadAccepted:
     if upload.round_id != round_id:
         raise Unprocessable("upload must name this round", "bad_update")
     with request.app.state.session_factory() as session, session.begin():
-        auth = request.headers.get("authorization", "")
-        device = devices.authenticate(
-            session, auth[7:] if auth.lower().startswith("bearer ") else None
-        )
-        devices.require_training(device)
+        device = training_device(session, request)
         rnd = session.get(Round, round_id)
         if rnd is None:
             raise NotFound(f"round {round_id} not found")

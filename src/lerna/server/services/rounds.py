@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from lerna.core.protocol import CheckinResponse, UploadMeta
 from lerna.core.secure_update import RoundSum
 from lerna.core.weights import flatten, unflatten
-from lerna.server.errors import Conflict, Forbidden, NotFound, Unprocessable
+from lerna.server.errors import Conflict, NotFound, Unprocessable
 from lerna.server.models import (
     Device,
     MLTask,
@@ -29,7 +29,7 @@ from lerna.server.models import (
     RoundAggregate,
     RoundParticipant,
 )
-from lerna.server.services import secure_rounds, two_server_rounds, webhooks
+from lerna.server.services import participants, secure_rounds, two_server_rounds, webhooks
 from lerna.server.services import tasks as task_service
 from lerna.server.services.aggregation import PlainAggregator, merge_sums
 
@@ -189,23 +189,7 @@ def upload(
         raise Conflict(
             "this round uses two-server aggregation: send the masked update", "two_server_round"
         )
-    part = session.scalar(
-        select(RoundParticipant).where(
-            RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
-        )
-    )
-    if part is None:
-        raise Forbidden("this device was not selected for the round", "not_selected")
-    if part.state == "uploaded":
-        code = "already_uploaded" if part.upload_id == meta.upload_id else "replay"
-        raise Conflict("this device already uploaded its update for the round", code)
-    if meta.base_version != rnd.base_version:
-        raise Conflict(
-            f"update is for version {meta.base_version}, the round trains version {rnd.base_version}",
-            "stale_version",
-        )
-    if now > _aware(rnd.upload_deadline):
-        raise Conflict(f"round {round_id} upload deadline has passed", "deadline_passed")
+    part = participants.uploader(session, rnd, device, meta.upload_id, meta.base_version, now)
     layout = task_service.layout(session, task, rnd.base_version)
     expected = {s.name: s for s in layout}
     if set(update) != set(expected):

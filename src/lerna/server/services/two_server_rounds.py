@@ -33,8 +33,9 @@ from lerna.core.protocol import MaskedUpload, TwoServerAssignment
 from lerna.core.secagg import ProtocolError
 from lerna.core.secagg.messages import decode_vector
 from lerna.core.secure_update import RoundSum, quantizer, unpack, vector_length
-from lerna.server.errors import Conflict, Forbidden, LernaError, Unprocessable
+from lerna.server.errors import LernaError, Unprocessable
 from lerna.server.models import Device, MLTask, Round, RoundAggregate, RoundParticipant
+from lerna.server.services import participants
 from lerna.server.services.mpc_client import MPCLink, MPCRefused, MPCUnavailable
 
 log = logging.getLogger("lerna.server.two_server")
@@ -101,23 +102,7 @@ def receive(
     """Add one masked upload to the running sum, or refuse it with nothing written.
 
     The caller holds the task lock and has checked the round is open and two-server."""
-    part = session.scalar(
-        select(RoundParticipant).where(
-            RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
-        )
-    )
-    if part is None:
-        raise Forbidden("this device was not selected for the round", "not_selected")
-    if part.state == "uploaded":
-        code = "already_uploaded" if part.upload_id == upload.upload_id else "replay"
-        raise Conflict("this device already uploaded its update for the round", code)
-    if upload.base_version != rnd.base_version:
-        raise Conflict(
-            f"update is for version {upload.base_version}, the round trains version {rnd.base_version}",
-            "stale_version",
-        )
-    if now > _aware(rnd.upload_deadline):
-        raise Conflict(f"round {rnd.id} upload deadline has passed", "deadline_passed")
+    part = participants.uploader(session, rnd, device, upload.upload_id, upload.base_version, now)
     length = int((rnd.secagg_config or {})["vector_length"])
     try:
         vector = decode_vector(upload.vector, length)
