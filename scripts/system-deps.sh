@@ -17,7 +17,17 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
     exit 2
   fi
+  # The tests start their own PostgreSQL, Redis and nginx on free ports: keep the packages'
+  # services from starting at install (they would hold ports 80, 5432 and 6379, and a failed
+  # start in a container without init would fail the install).
+  made_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  trap '[ -z "$made_policy" ] || rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 echo "system packages ready"
