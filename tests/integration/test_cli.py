@@ -55,3 +55,35 @@ def test_eval_writes_figures_for_every_baseline(tmp_path: Path) -> None:
     final = json.loads(report.read_text())["final"]
     assert set(final) == {"federated", "centralized", "popularity", "als", "bpr"}
     assert all(0 <= row["ndcg@10"] <= 1 for row in final.values())
+
+
+def test_serve_with_several_workers_answers(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "LERNA_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lerna.cli", "serve", "fl-api", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline, answers = time.monotonic() + 90, 0
+        while time.monotonic() < deadline and answers < 4:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                answers += r.status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        assert answers == 4
+        signup = httpx.post(
+            f"http://127.0.0.1:{port}/api/auth/register",
+            json={"email": "w@example.com", "password": "password-123", "name": "W"},
+        )
+        assert signup.status_code == 201, signup.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)

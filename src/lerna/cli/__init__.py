@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -57,14 +57,20 @@ def serve(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"Lerna {part} on http://{host}:{chosen} (docs at /docs)")
-    uvicorn.run(
-        asgi,
-        host=host,
-        port=chosen,
-        log_level="info",
-        access_log=False,  # the FL-API writes its own JSON access log with request ids
-        workers=workers if workers > 1 else None,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": chosen,
+        "log_level": "info",
+        "access_log": False,  # the FL-API writes its own JSON access log with request ids
+    }
+    if workers > 1:
+        # Several processes need an import path; the app built above has already validated
+        # the settings, applied migrations and created any generated secrets, so the workers
+        # only read them.
+        os.environ["LERNA_SERVE_PART"] = part
+        uvicorn.run("lerna.cli.serving:app_from_env", factory=True, workers=workers, **options)
+    else:
+        uvicorn.run(asgi, **options)
 
 
 @app.command()

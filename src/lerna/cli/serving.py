@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -39,6 +40,11 @@ def build_app(part: str, settings: Settings | None = None) -> FastAPI:
         _mount_mpc(app)
         return app
     raise ValueError(f"unknown part {part!r}; choose from {', '.join(PARTS)}")
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for ``lerna serve --workers N``: the part comes from LERNA_SERVE_PART."""
+    return build_app(os.environ.get("LERNA_SERVE_PART", "all"))
 
 
 def _mount_optional(app: FastAPI) -> None:
