@@ -24,7 +24,7 @@ from lerna.server.schemas import (
     WeekActivity,
 )
 from lerna.server.services import apps, devices, stats, tasks
-from lerna.server.services.rounds import _aware
+from lerna.server.services.participants import aware
 
 router = APIRouter(prefix="/api/apps", tags=["apps"])
 
@@ -175,7 +175,7 @@ def list_rounds(
                     if c not in ("dropouts", "seconds")
                 },
                 "dropouts": r.selected - r.uploads if r.state != "open" else 0,
-                "seconds": (_aware(r.closed_at) - _aware(r.opened_at)).total_seconds()
+                "seconds": (aware(r.closed_at) - aware(r.opened_at)).total_seconds()
                 if r.closed_at
                 else None,
             }

@@ -11,7 +11,7 @@ Invariants (every function here keeps them, on SQLite and PostgreSQL alike):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, or_, select
@@ -32,12 +32,9 @@ from lerna.server.models import (
 from lerna.server.services import participants, secure_rounds, two_server_rounds, webhooks
 from lerna.server.services import tasks as task_service
 from lerna.server.services.aggregation import PlainAggregator, merge_sums
+from lerna.server.services.participants import aware
 
 aggregator = PlainAggregator()
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def lock_task(session: Session, task_id: int) -> MLTask:
@@ -86,14 +83,14 @@ def _busy(session: Session, task_id: int, device: Device, now: datetime) -> Chec
     behind the lock that serialises round changes across replicas. Anything else (no open
     round, room in it, a deadline to act on) returns None and takes the locked path."""
     rnd = session.scalar(select(Round).where(Round.task_id == task_id, Round.state == "open"))
-    if rnd is None or now >= _aware(rnd.upload_deadline):
+    if rnd is None or now >= aware(rnd.upload_deadline):
         return None
-    if rnd.stage_deadline is not None and now >= _aware(rnd.stage_deadline):
+    if rnd.stage_deadline is not None and now >= aware(rnd.stage_deadline):
         return None
-    if rnd.selected < rnd.cohort_size and now < _aware(rnd.selection_deadline):
+    if rnd.selected < rnd.cohort_size and now < aware(rnd.selection_deadline):
         return None
     if (
-        now >= _aware(rnd.selection_deadline)
+        now >= aware(rnd.selection_deadline)
         and rnd.stage == "selection"
         and secure_rounds.is_secure(rnd)
     ):
@@ -105,7 +102,7 @@ def _busy(session: Session, task_id: int, device: Device, now: datetime) -> Chec
     )
     if mine is not None:
         return None
-    retry = max(1.0, (_aware(rnd.upload_deadline) - now).total_seconds())
+    retry = max(1.0, (aware(rnd.upload_deadline) - now).total_seconds())
     return CheckinResponse(action="wait", retry_after=retry)
 
 
@@ -135,11 +132,11 @@ def checkin(session: Session, task_id: int, device: Device, now: datetime) -> Ch
         )
     )
     wait = CheckinResponse(
-        action="wait", retry_after=max(1.0, (_aware(rnd.upload_deadline) - now).total_seconds())
+        action="wait", retry_after=max(1.0, (aware(rnd.upload_deadline) - now).total_seconds())
     )
     if part is not None:
         return _assignment(rnd, device, session, now) if part.state == "selected" else wait
-    if now >= _aware(rnd.selection_deadline) or rnd.selected >= rnd.cohort_size:
+    if now >= aware(rnd.selection_deadline) or rnd.selected >= rnd.cohort_size:
         return wait
     session.add(RoundParticipant(round_id=rnd.id, device_id=device.id, selected_at=now))
     rnd.selected += 1
@@ -154,7 +151,7 @@ def _assignment(rnd: Round, device: Device, session: Session, now: datetime) -> 
         action="train",
         round_id=rnd.id,
         base_version=rnd.base_version,
-        upload_deadline=_aware(rnd.upload_deadline),
+        upload_deadline=aware(rnd.upload_deadline),
         secure=secure_rounds.is_secure(rnd),
         two_server=two_server_rounds.assignment(rnd, device, session, now)
         if two_server_rounds.is_two_server(rnd)
@@ -209,7 +206,7 @@ def upload(
     part.state, part.upload_id, part.uploaded_at = "uploaded", meta.upload_id, now
     rnd.uploads += 1
     if rnd.uploads == rnd.selected and (
-        rnd.selected >= rnd.cohort_size or now >= _aware(rnd.selection_deadline)
+        rnd.selected >= rnd.cohort_size or now >= aware(rnd.selection_deadline)
     ):
         finalize(session, task, rnd, now)
     return rnd
@@ -217,7 +214,7 @@ def upload(
 
 def _close_if_due(session: Session, task: MLTask, rnd: Round, now: datetime) -> bool:
     """Close an open round whose time is up (or move a secure round on); True when it closed."""
-    selection_over = now >= _aware(rnd.selection_deadline)
+    selection_over = now >= aware(rnd.selection_deadline)
     if secure_rounds.is_secure(rnd):
         if rnd.stage == "selection":
             if not selection_over:
@@ -233,10 +230,10 @@ def _close_if_due(session: Session, task: MLTask, rnd: Round, now: datetime) -> 
                 return True
             secure_rounds.start(session, task, rnd, task_service.num_params(session, task), now)
             return False
-        if rnd.stage_deadline is not None and now >= _aware(rnd.stage_deadline):
+        if rnd.stage_deadline is not None and now >= aware(rnd.stage_deadline):
             advance_secure(session, task, rnd, now, deadline_passed=True)
         return rnd.state != "open"
-    if now >= _aware(rnd.upload_deadline) or (
+    if now >= aware(rnd.upload_deadline) or (
         selection_over and rnd.selected < rnd.min_participants
     ):
         finalize(session, task, rnd, now)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ from lerna.server.models import (
     RoundParticipant,
     SecAggMessage,
 )
+from lerna.server.services.participants import aware
 
 STAGES = ("advertise_keys", "share_keys", "masked_input", "unmasking")
 MESSAGE_TYPES: dict[str, type[BaseModel]] = {
@@ -78,10 +79,6 @@ def _forget_touched(session: Session) -> None:
 @event.listens_for(Session, "after_commit")
 def _keep_touched(session: Session) -> None:
     session.info.pop("secagg_touched", None)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def privacy_of(rnd: Round) -> PrivacyConfig:
@@ -214,7 +211,7 @@ def status(session: Session, rnd: Round, device: Device) -> SecAggStatus:
         **base,
         party=party,
         config=srv.config,
-        stage_deadline=_aware(rnd.stage_deadline) if rnd.stage_deadline else None,
+        stage_deadline=aware(rnd.stage_deadline) if rnd.stage_deadline else None,
     )
     try:
         if rnd.stage == "share_keys" and party in srv.state.keys:

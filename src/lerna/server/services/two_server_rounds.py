@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy import select
@@ -37,6 +37,7 @@ from lerna.server.errors import LernaError, Unprocessable
 from lerna.server.models import Device, MLTask, Round, RoundAggregate, RoundParticipant
 from lerna.server.services import participants
 from lerna.server.services.mpc_client import MPCLink, MPCRefused, MPCUnavailable
+from lerna.server.services.participants import aware
 
 log = logging.getLogger("lerna.server.two_server")
 
@@ -46,10 +47,6 @@ Publish = Callable[[RoundSum], None]
 
 class MPCNotConfigured(LernaError):
     status, default_code = 503, "mpc_unavailable"
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def privacy_of(rnd: Round) -> PrivacyConfig:
@@ -86,7 +83,7 @@ def assignment(rnd: Round, device: Device, session: Session, now: datetime) -> T
             " (set LERNA_MPC_URL, or run the embedded `lerna serve all`)"
         )
     config = rnd.secagg_config or {}
-    ttl = (_aware(rnd.upload_deadline) - now).total_seconds() + 60.0
+    ttl = (aware(rnd.upload_deadline) - now).total_seconds() + 60.0
     return TwoServerAssignment(
         ticket=link.ticket(str(device.id), config["mpc_round_id"], ttl),
         gateway_url=link.gateway_url,
@@ -119,7 +116,7 @@ def receive(
 
 def everyone_uploaded(rnd: Round, now: datetime) -> bool:
     """The cohort is closed and every selected device uploaded: close without waiting."""
-    closed = rnd.selected >= rnd.cohort_size or now >= _aware(rnd.selection_deadline)
+    closed = rnd.selected >= rnd.cohort_size or now >= aware(rnd.selection_deadline)
     return closed and rnd.uploads == rnd.selected
 
 
@@ -163,7 +160,7 @@ def finalize(
             raise MPCUnavailable("no MPC service is configured")
         unmask = link.negated_mask_sum(config["mpc_round_id"], accepted, length, noise)
     except MPCUnavailable as exc:
-        grace = _aware(rnd.upload_deadline) + timedelta(seconds=task.stage_seconds)
+        grace = aware(rnd.upload_deadline) + timedelta(seconds=task.stage_seconds)
         if now < grace:
             log.warning("round %s: %s; will retry", rnd.id, exc)
             return
