@@ -83,6 +83,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Any:
         "jwt_secret": "x" * 40,
         "tick_seconds": 0.2,
         "webhook_allow_http": True,
+        "webhook_allow_private": True,  # the receiver listens on loopback (see test_webhook_ssrf)
         "webhook_backoff_seconds": 0.05,
         "webhook_timeout_seconds": 2.0,
         "worker_poll_seconds": 0.05,

@@ -13,15 +13,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WEAK_SECRETS = {"changeme", "secret", "change-me", "dev", "test", "password"}
+FERNET_KEY_FORMAT = (
+    "a Fernet key: 32 random bytes in url-safe base64 (44 characters ending in '='), as printed"
+    " by: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+def check_fernet_key(value: str, where: str) -> None:
+    """Refuse a malformed key at startup, naming where it came from and what it must look like:
+    Fernet's own message ("Fernet key must be 32 url-safe base64-encoded bytes") names neither."""
+    try:
+        Fernet(value.encode())
+    except (ValueError, TypeError):
+        raise ValueError(f"{where} must be {FERNET_KEY_FORMAT}") from None
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="LERNA_", env_file=os.environ.get("LERNA_ENV_FILE", "lerna.env"), extra="ignore"
+        env_prefix="LERNA_",
+        env_file=os.environ.get("LERNA_ENV_FILE", "lerna.env"),
+        extra="ignore",
+        hide_input_in_errors=True,  # a startup error must not print the secret it refused
     )
 
     data_dir: Path = Path(".lerna")
@@ -35,6 +52,10 @@ class Settings(BaseSettings):
     # operations (issue 7): webhooks, logs, remote config, rate limits; see docs/operations.md
     secrets_key: str | None = None  # Fernet key for secrets at rest; generated when embedded
     webhook_allow_http: bool = False
+    # Deliver to loopback, private and link-local addresses (a local receiver in tests and the
+    # demo). Off in production: a customer's webhook URL must not reach the cloud metadata
+    # service or the operator's internal network (SSRF); see webhook_worker.destinations.
+    webhook_allow_private: bool = False
     webhook_max_attempts: int = Field(8, ge=1, le=30)
     webhook_backoff_seconds: float = Field(5.0, gt=0)
     webhook_timeout_seconds: float = Field(10.0, gt=0)
@@ -75,6 +96,14 @@ class Settings(BaseSettings):
             raise ValueError("LERNA_MPC_TOKEN and LERNA_MPC_TICKET_KEY need 32+ random characters")
         return v
 
+    @field_validator("secrets_key")
+    @classmethod
+    def _fernet_key(cls, v: str | None) -> str | None:
+        if not v:
+            return None  # LERNA_SECRETS_KEY= (empty) means unset, as for the other secrets
+        check_fernet_key(v, "LERNA_SECRETS_KEY")
+        return v
+
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'lerna.db').resolve()}"
@@ -99,9 +128,12 @@ class Settings(BaseSettings):
             return self.secrets_key
         if not self.is_embedded:
             return None
-        from cryptography.fernet import Fernet
-
-        return self._generated("secrets_key", lambda: Fernet.generate_key().decode())
+        key = self._generated("secrets_key", lambda: Fernet.generate_key().decode())
+        try:
+            check_fernet_key(key, str(self.data_dir / "secrets_key"))
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+        return key
 
     def resolved_mpc_secret(self, name: Literal["mpc_token", "mpc_ticket_key"]) -> str | None:
         """A secret shared with the MPC service: given, generated into the data dir when

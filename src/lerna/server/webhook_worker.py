@@ -7,19 +7,30 @@ so a task named ``"}`` cannot break or forge a message. Generic HTTPS receivers 
 
 and should refuse a timestamp older than a few minutes (replay) and deduplicate on
 ``X-Lerna-Delivery`` (delivery is at least once).
+
+Webhook URLs come from customers, so the FL-API must not become their way into the operator's
+network (SSRF): unless ``LERNA_WEBHOOK_ALLOW_PRIVATE`` is set, a URL whose host is, or resolves
+to, a loopback, private, link-local (the 169.254.169.254 metadata service), shared, reserved or
+multicast address is refused when registered and again at every delivery, because DNS can change
+after registration. A delivery connects to the very address it checked (the URL is pinned to it,
+with the name kept for ``Host`` and TLS), so a name that answers differently a millisecond later
+(DNS rebinding) gains nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +49,92 @@ class Outcome:
     delivered: bool
     status_code: int | None
     error: str | None
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class BlockedDestination(Exception):
+    """The URL's host is, or resolves to, an address webhooks may not call; the message says
+    which, in words a customer can act on."""
+
+
+def is_public(ip: IPAddress) -> bool:
+    """Globally routable unicast; IPv4 embedded in IPv6 (mapped, 6to4) is judged as IPv4."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour
+        if inner is not None:
+            return is_public(inner)
+    return ip.is_global and not ip.is_multicast
+
+
+def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` names (an IP literal names itself). ``getaddrinfo`` also reads the
+    spellings ``ipaddress`` does not (``2130706433``, ``0x7f.1``, ``127.1``), so they are judged
+    by the address they reach, not by how they look. Raises ``socket.gaierror``."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    # sockaddr[0] is the address text; IPv6 may carry a "%scope" suffix
+    return list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos))
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if not parts.hostname:
+        raise BlockedDestination("the URL has no host")
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def check_registration(url: str) -> None:
+    """At registration: refuse a host that is or resolves to a non-public address. A name that
+    does not resolve (yet) is accepted: every delivery resolves and checks it again."""
+    host, port = _host_port(url)
+    try:
+        addresses = resolve(host, port)
+    except (socket.gaierror, UnicodeError):
+        return
+    _refuse_private(host, addresses)
+
+
+def _refuse_private(host: str, addresses: list[IPAddress]) -> None:
+    private = [ip for ip in addresses if not is_public(ip)]
+    if private:
+        said = host if str(private[0]) == host else f"{host} resolves to {private[0]}, which"
+        raise BlockedDestination(
+            f"{said} is a loopback, private, link-local or otherwise non-public address;"
+            " webhooks may only call public internet addresses"
+        )
+
+
+def pin(url: str, ip: IPAddress) -> str:
+    """``url`` with its host replaced by ``ip`` (user info, port, path and query kept)."""
+    parts = urlsplit(url)
+    userinfo, _, _ = parts.netloc.rpartition("@")
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    netloc = (f"{userinfo}@" if userinfo else "") + host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def destination(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where one delivery connects: the URL to request, extra headers, request extensions.
+
+    Checked now, not only at registration (DNS can change), and pinned to the checked address
+    so the connection cannot go anywhere else. Raises ``BlockedDestination`` or
+    ``socket.gaierror``."""
+    if allow_private:
+        return url, {}, {}
+    host, port = _host_port(url)
+    addresses = resolve(host, port)
+    _refuse_private(host, addresses)
+    headers = {"Host": urlsplit(url).netloc.rpartition("@")[2], "Connection": "close"}
+    # close: a pooled connection keyed by the bare address must not carry another name's request
+    extensions: dict[str, Any] = {"sni_hostname": host} if urlsplit(url).scheme == "https" else {}
+    return pin(url, addresses[0]), headers, extensions
 
 
 def summary(event: str, data: dict[str, Any]) -> str:
@@ -93,10 +190,18 @@ def build_request(job: Claimed, now: datetime) -> tuple[dict[str, str], bytes]:
     return headers, raw
 
 
-def send(client: httpx.Client, job: Claimed, now: datetime) -> Outcome:
+def send(client: httpx.Client, job: Claimed, now: datetime, *, allow_private: bool) -> Outcome:
     headers, body = build_request(job, now)
     try:
-        response = client.post(job.url, content=body, headers=headers)
+        url, extra, extensions = destination(job.url, allow_private)
+    except BlockedDestination as exc:
+        return Outcome(False, None, f"refused: {exc}"[:255])
+    except (socket.gaierror, UnicodeError) as exc:
+        return Outcome(False, None, f"cannot resolve the webhook host: {exc}"[:255])
+    try:
+        response = client.post(
+            url, content=body, headers={**headers, **extra}, extensions=extensions
+        )
     except httpx.HTTPError as exc:
         return Outcome(False, None, f"{type(exc).__name__}: {exc}"[:255])
     if 200 <= response.status_code < 300:
@@ -141,7 +246,12 @@ class WebhookWorker:
         for job in jobs:
             if self.stop_event.is_set():
                 break  # unsent claims go out after the lease, from this or another replica
-            outcome = send(client, job, datetime.now(UTC))
+            outcome = send(
+                client,
+                job,
+                datetime.now(UTC),
+                allow_private=self.settings.webhook_allow_private,
+            )
             if not outcome.delivered:
                 log.warning(
                     "webhook delivery failed",

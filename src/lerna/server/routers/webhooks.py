@@ -17,7 +17,7 @@ from lerna.server.security import decode_access_token
 from lerna.server.services import apps, webhooks
 from lerna.server.services.webhooks import Claimed, SecretBox
 from lerna.server.settings import Settings
-from lerna.server.webhook_worker import new_client, send
+from lerna.server.webhook_worker import BlockedDestination, check_registration, new_client, send
 
 router = APIRouter(prefix="/api/apps/{app_id}/webhooks", tags=["webhooks"])
 
@@ -115,6 +115,11 @@ def _check(settings: Settings, kind: str, url: str, has_secret: bool) -> None:
     """Rules that span fields or depend on the deployment."""
     if urlsplit(url).scheme != "https" and not settings.webhook_allow_http:
         raise Unprocessable("url: webhooks must use https", "insecure_url")
+    if not settings.webhook_allow_private:
+        try:
+            check_registration(url)
+        except BlockedDestination as exc:
+            raise Unprocessable(f"url: {exc}", "forbidden_destination") from None
     if kind in ("https", "fcm") and not has_secret:
         what = "signing secret" if kind == "https" else "FCM access token"
         raise Unprocessable(f"secret: a {kind} webhook needs a {what}", "secret_required")
@@ -196,7 +201,7 @@ def test_webhook(
         )
     settings: Settings = request.app.state.settings
     with new_client(settings) as client:
-        outcome = send(client, job, now)
+        outcome = send(client, job, now, allow_private=settings.webhook_allow_private)
     return WebhookTestResult(
         delivered=outcome.delivered, status_code=outcome.status_code, error=outcome.error
     )
