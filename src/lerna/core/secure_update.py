@@ -1,18 +1,36 @@
 """What a device puts into a secure sum, shared by the SDK (packing) and the FL-API (unpacking).
 
 Secure aggregation reveals only the sum of the devices' vectors, so everything the server
-needs from a round travels inside that sum: the clipped, example-weighted model update, the
-weight itself, and the held-out metrics the device measured (so even its accuracy figures are
-only ever seen aggregated). Layout, for a model with ``d`` parameters::
+needs from a round travels inside that sum: the clipped model update, the device's example
+weight, and the held-out metrics the device measured (so even its accuracy figures are only
+ever seen aggregated). Layout, for a model with ``d`` parameters::
 
-    [ w * clip(delta) (d values) | w | m_1 .. m_K | c ]
+    [ update (d values) | w | m_1 .. m_K | c ]
 
 with ``w = min(num_examples, WEIGHT_NORMALISER) / WEIGHT_NORMALISER`` in (0, 1], ``m_i`` the
-device's metrics (0 when it has none) and ``c`` 1 when it reported metrics. Since ``w <= 1``,
-one device changes the sum by at most ``clip_norm`` in the update part, which is what the DP
-accountant assumes. In SecAgg+ mode each device adds its share of Gaussian noise to the whole
-vector; in two-server mode the MPC service adds all of it to the sum. Then the device quantises
-the vector to Z_{2^32}.
+device's metrics (0 when it has none) and ``c`` 1 when it reported metrics.
+
+Two encodings share that layout:
+
+* **Without DP** (FedAvg): the update is ``w * clip(delta)`` and the server divides the sum by
+  the sum of ``w``, an example-weighted mean.
+* **With DP** (``dp_active``: noise multiplier above 0 in a secure mode). The accountant
+  assumes that adding or removing one device (one user) moves the released sum by at most
+  ``S = clip_norm`` in L2, and the noise is calibrated to exactly that. Every slot of the
+  vector is released, so every slot must fit in that one budget: the update is
+  ``clip(delta)`` to ``S * sqrt(1 - EXTRA_SHARE^2)`` (weight 1 per user, whatever its example
+  count: an example-weighted sum would let a heavy user move it by up to ``S`` only after
+  scaling everyone else down, which is what made noise drown the old form), and the extra
+  slots, whose raw values all lie in [0, 1], are multiplied by ``extra_scale`` so that they
+  take at most ``S * EXTRA_SHARE`` of the norm. The whole packed contribution therefore has
+  norm at most ``S`` (tested), the same sensitivity the accountant assumes. The server
+  divides the update sum by the *expected* cohort (a public, data-independent number; DP-FedAvg's
+  fixed denominator, McMahan et al. 2018), never by the noised weight slot (which for a small
+  cohort can be near zero) nor by the survivor count (which moves with one device).
+
+In SecAgg+ mode each device adds its share of Gaussian noise to the whole vector; in
+two-server mode the MPC service adds all of it to the sum. Then the device quantises the
+vector to Z_{2^32}.
 """
 
 from __future__ import annotations
@@ -30,10 +48,31 @@ from lerna.core.secagg import Quantizer
 WEIGHT_NORMALISER = 1000.0
 EXTRA = 2 + len(METRIC_NAMES)
 NOISE_TAIL = 6.0  # quantiser range covers this many standard deviations of one device's noise
+EXTRA_SHARE = 0.25  # under DP: the extra slots' share of the clip norm (they cost ~3% of it)
 
 
 def vector_length(num_params: int) -> int:
     return num_params + EXTRA
+
+
+def dp_active(privacy: PrivacyConfig) -> bool:
+    """Whether a secure round adds DP noise (mode ``none`` uploads in the clear, un-noised)."""
+    return privacy.dp_enabled and privacy.mode != "none"
+
+
+def update_clip(privacy: PrivacyConfig) -> float:
+    """The L2 bound of the update part: all of S without DP, what the extras leave with DP."""
+    if not dp_active(privacy):
+        return privacy.clip_norm
+    return privacy.clip_norm * math.sqrt(1.0 - EXTRA_SHARE**2)
+
+
+def extra_scale(privacy: PrivacyConfig) -> float:
+    """Under DP, the factor on the extra slots: EXTRA values in [0, 1] then weigh at most
+    ``S * EXTRA_SHARE``. Without DP the extras travel as they are."""
+    if not dp_active(privacy):
+        return 1.0
+    return privacy.clip_norm * EXTRA_SHARE / math.sqrt(EXTRA)
 
 
 def noise_std(privacy: PrivacyConfig) -> float:
@@ -66,6 +105,26 @@ def quantizer(privacy: PrivacyConfig, parties: int) -> Quantizer:
     return Quantizer.for_devices(_bound(privacy), parties + central_noise_headroom(privacy))
 
 
+def contribution(
+    delta: npt.NDArray[np.float64],
+    num_examples: int,
+    metrics: dict[str, float],
+    privacy: PrivacyConfig,
+) -> npt.NDArray[np.float64]:
+    """The device's vector before noise: what one user adds to the sum (norm <= S under DP)."""
+    clipped, _ = clip_l2(delta, update_clip(privacy))
+    weight = min(float(num_examples), WEIGHT_NORMALISER) / WEIGHT_NORMALISER
+    extra = np.zeros(EXTRA)
+    extra[0] = weight
+    if metrics:
+        values = [metrics.get(name, 0.0) for name in METRIC_NAMES]
+        extra[1 : 1 + len(METRIC_NAMES)] = np.clip(values, 0.0, 1.0)  # ranking metrics: [0, 1]
+        extra[-1] = 1.0
+    if dp_active(privacy):
+        return np.concatenate([clipped, extra_scale(privacy) * extra])
+    return np.concatenate([weight * clipped, extra])
+
+
 def pack(
     delta: npt.NDArray[np.float64],
     num_examples: int,
@@ -73,15 +132,8 @@ def pack(
     privacy: PrivacyConfig,
     rng: np.random.Generator,
 ) -> npt.NDArray[np.float64]:
-    """The device's float vector before quantisation: clipped, weighted, with its noise share."""
-    clipped, _ = clip_l2(delta, privacy.clip_norm)
-    weight = min(float(num_examples), WEIGHT_NORMALISER) / WEIGHT_NORMALISER
-    extra = np.zeros(EXTRA)
-    extra[0] = weight
-    if metrics:
-        extra[1 : 1 + len(METRIC_NAMES)] = [metrics.get(name, 0.0) for name in METRIC_NAMES]
-        extra[-1] = 1.0
-    vec = np.concatenate([weight * clipped, extra])
+    """The device's float vector before quantisation: its contribution plus its noise share."""
+    vec = contribution(delta, num_examples, metrics, privacy)
     std = noise_std(privacy)
     if std > 0:
         vec += rng.normal(0.0, std, size=vec.shape[0])
@@ -90,22 +142,43 @@ def pack(
 
 @dataclass(frozen=True)
 class RoundSum:
-    """A round's unmasked (and noised) sum, decoded."""
+    """A round's unmasked (and noised) sum, decoded. ``total`` is the raw sum, kept so that a
+    caller that knows the round's privacy can decode it again (``unpack(..., privacy=...)``)."""
 
     mean_delta: npt.NDArray[np.float64]
     weight: float
     num_examples: int
     metrics: dict[str, float]  # sums over reporting devices
     metric_reports: int
+    total: npt.NDArray[np.float64]
 
 
-def unpack(total: npt.NDArray[np.float64], num_params: int) -> RoundSum:
+def unpack(
+    total: npt.NDArray[np.float64],
+    num_params: int,
+    privacy: PrivacyConfig | None = None,
+    expected_cohort: float | None = None,
+) -> RoundSum:
+    """Decode a round's sum. With ``privacy`` under DP, ``expected_cohort`` is required: the
+    update sum is divided by it (see the module docstring) and the extras are rescaled."""
+    total = np.asarray(total, dtype=np.float64)
     update, extra = total[:num_params], total[num_params:]
+    private = privacy is not None and dp_active(privacy)
+    if private:
+        assert privacy is not None
+        if expected_cohort is None or not expected_cohort > 0:
+            raise ValueError("a DP round's sum needs the expected cohort (> 0) to divide by")
+        extra = extra / extra_scale(privacy)
     weight = float(extra[0])
     reports = max(0, round(float(extra[-1])))
-    mean = update / weight if weight > 1e-9 else np.zeros(num_params)
+    if private:
+        assert expected_cohort is not None
+        mean = update / expected_cohort
+    else:
+        mean = update / weight if weight > 1e-9 else np.zeros(num_params)
     metrics = {
         name: float(v)
         for name, v in zip(METRIC_NAMES, extra[1 : 1 + len(METRIC_NAMES)], strict=True)
     }
-    return RoundSum(mean, weight, max(0, round(weight * WEIGHT_NORMALISER)), metrics, reports)
+    examples = max(0, round(weight * WEIGHT_NORMALISER))
+    return RoundSum(mean, weight, examples, metrics, reports, total)
