@@ -31,7 +31,7 @@ from lerna.server.models import (
 )
 from lerna.server.services import participants, secure_rounds, two_server_rounds, webhooks
 from lerna.server.services import tasks as task_service
-from lerna.server.services.aggregation import PlainAggregator, merge_sums
+from lerna.server.services.aggregation import PlainAggregator, merge_sums, private_mean
 from lerna.server.services.participants import aware
 
 aggregator = PlainAggregator()
@@ -249,6 +249,7 @@ def finalize(session: Session, task: MLTask, rnd: Round, now: datetime) -> None:
     if two_server_rounds.is_two_server(rnd):
 
         def publish_sum(result: RoundSum) -> None:
+            result = private_mean(session, task, rnd, result)  # DP: the fixed denominator
             publish(session, task, rnd, result.mean_delta, result.num_examples,
                     result.metrics, result.metric_reports, now)  # fmt: skip
 
@@ -284,7 +285,7 @@ def advance_secure(
 
     def finish(total: np.ndarray, survivors: int) -> None:
         num_params = task_service.num_params(session, task)
-        result = secure_rounds.unpack_sum(total, num_params)
+        result = private_mean(session, task, rnd, secure_rounds.unpack_sum(total, num_params))
         rnd.uploads = survivors
         publish(
             session,
