@@ -6,12 +6,16 @@ device measures the global model, so the accuracy it reports is honest.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from lerna.core.dp import PrivacyConfig
 from lerna.core.metrics import ranking_metrics, top_k
-from lerna.core.models import Examples, Model
+from lerna.core.models import MODEL_TYPES, Examples, Model
+from lerna.core.secure_update import dp_active
 from lerna.sdk.store import Event
 
 
@@ -19,6 +23,25 @@ from lerna.sdk.store import Event
 class Split:
     train: list[Event]
     holdout: list[Event]
+
+
+def training_hyper(
+    model_type: str, hyper: Mapping[str, Any], privacy: PrivacyConfig
+) -> dict[str, Any]:
+    """The hyper-parameters this device trains with: the task's, in their per-user form under DP.
+
+    Under DP every device enters the sum with weight 1 (``lerna.core.secure_update``), so a
+    model whose proposal is normalised per example (fcf by default: its statistics divided by
+    the device's example count, to be re-weighted by that count) would weigh each user by
+    1 / examples. A model that offers a ``per_user`` form proposes its unnormalised per-user
+    statistics instead, which is what a weight-1 sum of users needs; the device picks it from
+    the task's privacy, so a task needs no extra setting and cannot get the two out of step.
+    Without DP the task's hyper-parameters are used as they are."""
+    chosen = dict(hyper)
+    cls = MODEL_TYPES.get(model_type)
+    if cls is not None and dp_active(privacy) and "per_user" in cls.Hyper.model_fields:
+        chosen["per_user"] = True
+    return chosen
 
 
 def split_events(events: list[Event], holdout_fraction: float) -> Split:
