@@ -44,7 +44,7 @@ from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ConsentError, InputError, LernaSDKError, ProtocolError
 from lerna.sdk.secure import SecureRound
 from lerna.sdk.store import Event, LocalStore
-from lerna.sdk.trainer import evaluate, split_events, to_examples
+from lerna.sdk.trainer import evaluate, split_events, to_examples, training_hyper
 
 MAX_CANDIDATES = 100_000
 
@@ -158,7 +158,8 @@ class LernaClient:
         )
         self.index = self.catalog.index_of()
         spec = ModelSpec(self.schema.context_size, self.schema.items.size, len(self.catalog))
-        self.model = create_model(self.task.model_type, spec, self.task.hyper, seed=0)
+        hyper = training_hyper(self.task.model_type, self.task.hyper, self.task.privacy)
+        self.model = create_model(self.task.model_type, spec, hyper, seed=0)
         self._restore_personal_state()
         self._load_cached_model()
         self.sync()
