@@ -1,4 +1,5 @@
-"""Assembles the MPC service: settings, its own database, routers, one error handler."""
+"""Assembles the MPC service: settings, its own database (migrated at start), routers, one error
+handler."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import sessionmaker
 
-from lerna.mpc.db import Base, make_engine
+from lerna.mpc.db import make_engine
 from lerna.mpc.errors import MPCError
+from lerna.mpc.migrate import upgrade
 from lerna.mpc.routers import gateway, rounds
 from lerna.mpc.service import MaskService
 from lerna.mpc.settings import MPCSettings
@@ -18,7 +20,7 @@ def create_app(settings: MPCSettings | None = None) -> FastAPI:
     if settings.db_url.startswith("sqlite:///") and settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.db_url)
-    Base.metadata.create_all(engine)
+    upgrade(engine)
     app = FastAPI(title="Lerna MPC service", version="1")
     app.state.settings = settings
     app.state.engine = engine

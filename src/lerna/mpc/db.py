@@ -1,7 +1,10 @@
-"""The MPC service's own tables: which device got a seed for which round, and which set was
-answered per round. The primary key on `answered_sets.round_id` is what makes "one set per
-round" hold even under concurrent requests: the second insert fails, inside the transaction
-that would have released the sum."""
+"""The MPC service's own tables: which device got a seed for which round, which set was answered
+per round, and each open round's padded running sum of masks. The primary key on
+`answered_sets.round_id` is what makes "one set per round" hold even under concurrent requests:
+the second insert fails, inside the transaction that would have released the sum.
+
+The schema is Alembic's (`lerna.mpc.migrate`, version table `mpc_alembic_version`), applied when
+the engine is made; no seed is ever stored (each is re-derived from the master key)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Integer, String, create_engine, event
+from sqlalchemy import DateTime, Engine, Integer, LargeBinary, String, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -33,6 +36,20 @@ class AnsweredSet(Base):
     device_count: Mapped[int] = mapped_column(Integer)
     devices_sha256: Mapped[str] = mapped_column(String(64))
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RunningMaskSum(Base):
+    """PRG(pad of the round) + the masks of every device issued a seed so far, mod 2^32, as
+    little-endian uint32. Updated in the transaction that records each new seed issue, so it
+    always matches `seed_issues`; deleted when the round's one set is answered."""
+
+    __tablename__ = "running_mask_sums"
+
+    round_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    vector_length: Mapped[int] = mapped_column(Integer)
+    device_count: Mapped[int] = mapped_column(Integer)
+    padded_sum: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def make_engine(url: str) -> Engine:

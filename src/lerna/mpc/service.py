@@ -8,6 +8,10 @@ The rules that keep the FL-API from isolating a device live here, in one place:
 - exactly one set per round is ever answered, recorded in the same transaction that releases
   the sum, so two overlapping sets can never be differenced;
 - once a round is answered no further seeds are handed out for it.
+
+Seed issues and the answer of one round serialise on the round's running-sum row (and on SQLite
+on the database's write lock), so an answer always sees every issue that committed before it and
+no seed is handed out after it (see `lerna.mpc.running_sums` for why the sum is kept).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from lerna.core.secagg import ProtocolError, two_server
 from lerna.core.secagg.messages import encode_vector
 from lerna.core.secagg.tickets import TicketClaims, verify_ticket
-from lerna.mpc.db import AnsweredSet, SeedIssue, transaction
+from lerna.mpc import running_sums
+from lerna.mpc.db import AnsweredSet, RunningMaskSum, SeedIssue, transaction
 from lerna.mpc.errors import (
     InvalidRequest,
     NoiseTooLow,
@@ -69,21 +74,32 @@ class MaskService:
     # -- seeds --------------------------------------------------------------------------------
 
     def issue_seed(self, claims: TicketClaims) -> SeedPublic:
-        """The device's seed for the ticket's round; asking again returns the same seed."""
-        with transaction(self.sessions) as session:
-            if session.get(AnsweredSet, claims.round_id) is not None:
-                raise RoundClosed("this round's mask sum was already released")
-            if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
-                session.add(
-                    SeedIssue(
-                        round_id=claims.round_id,
-                        device_id=claims.device_id,
-                        issued_at=datetime.now(UTC),
-                    )
-                )
-        seed = two_server.device_seed(
-            self.settings.secret("master_key"), claims.round_id, claims.device_id
-        )
+        """The device's seed for the ticket's round; asking again returns the same seed.
+
+        A new issue also adds the device's mask into the round's running sum (same transaction).
+        Two first requests racing for one round or one device: the loser's insert fails on a
+        primary key and it tries again, then finds the winner's rows."""
+        length = claims.vector_length
+        if length is not None and length > self.settings.max_vector_length:
+            raise InvalidRequest(f"vector_length exceeds {self.settings.max_vector_length}")
+        if length is not None and length > self.settings.running_sum_max_length:
+            length = None  # too long to rewrite per issue: computed at close instead
+        master = self.settings.secret("master_key")
+        for attempt in range(3):
+            try:
+                with transaction(self.sessions) as session:
+                    running = running_sums.locked(session, claims.round_id)
+                    if session.get(AnsweredSet, claims.round_id) is not None:
+                        raise RoundClosed("this round's mask sum was already released")
+                    if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
+                        running_sums.fold_in(
+                            session, master, running, claims.round_id, claims.device_id, length
+                        )
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        seed = two_server.device_seed(master, claims.round_id, claims.device_id)
         return SeedPublic(round_id=claims.round_id, device_id=claims.device_id, seed=seed)
 
     # -- mask sums ----------------------------------------------------------------------------
@@ -109,6 +125,7 @@ class MaskService:
         digest = hashlib.sha256("\n".join(devices).encode()).hexdigest()
         try:
             with transaction(self.sessions) as session:
+                running = running_sums.locked(session, round_id)
                 if session.get(AnsweredSet, round_id) is not None:
                     raise RoundClosed("a set was already answered for this round")
                 issued = set(
@@ -121,6 +138,11 @@ class MaskService:
                     raise UnknownDevices(
                         f"{len(missing)} device(s) never received a seed for this round"
                     )
+                if running is not None and running.vector_length != body.vector_length:
+                    raise InvalidRequest(
+                        f"vector_length must be {running.vector_length}, the length this"
+                        " round's tickets named"
+                    )
                 session.add(
                     AnsweredSet(
                         round_id=round_id,
@@ -130,7 +152,9 @@ class MaskService:
                     )
                 )
                 session.flush()
-                total = self._compute(round_id, devices, body)
+                total = self._compute(round_id, devices, issued, running, body)
+                if running is not None:
+                    session.delete(running)  # no further seeds for an answered round
         except IntegrityError as exc:  # a concurrent request answered first
             raise RoundClosed("a set was already answered for this round") from exc
         return MaskSumPublic(
@@ -141,10 +165,19 @@ class MaskService:
             negated_mask_sum=total,
         )
 
-    def _compute(self, round_id: str, devices: list[str], body: MaskSumCreate) -> bytes:
+    def _compute(
+        self,
+        round_id: str,
+        devices: list[str],
+        issued: set[str],
+        running: RunningMaskSum | None,
+        body: MaskSumCreate,
+    ) -> bytes:
         master = self.settings.secret("master_key")
-        seeds = (two_server.device_seed(master, round_id, d) for d in devices)
-        total = two_server.negated_mask_sum(seeds, body.vector_length)
+        masks = running_sums.set_mask_sum(
+            master, round_id, devices, issued, running, body.vector_length
+        )
+        total = np.negative(masks, out=masks)
         if body.noise is not None and body.noise.noise_multiplier > 0:
             std = body.noise.noise_multiplier * body.noise.clip_norm * body.noise.scale
             rng = np.random.default_rng(secrets.randbits(128))

@@ -36,6 +36,12 @@ class MPCSettings(BaseSettings):
     threshold: int = Field(10, ge=2, description="least devices in a set this service answers")
     min_noise_multiplier: float = Field(0.0, ge=0.0)
     max_vector_length: int = Field(10_000_000, ge=1)
+    running_sum_max_length: int = Field(
+        4_000_000,
+        ge=0,
+        description="longest vector whose round keeps a running mask sum (it is rewritten at"
+        " every seed issue); longer rounds compute the sum from the set's seeds at close",
+    )
 
     @model_validator(mode="after")
     def _secrets(self) -> MPCSettings:

@@ -5,6 +5,10 @@ device, the round and an expiry, signed with HMAC-SHA256 under a key it shares w
 service (a key separate from the FL-API's own service token). Format, URL-safe and
 self-describing: `v1.<base64url(json claims)>.<base64url(mac)>`. Verification recomputes the MAC
 and compares in constant time before parsing anything.
+
+A ticket may also carry the round's `vector_length` (two-server mode): the MPC service fixes a
+round's length from the first ticket it sees, so it can add each device's mask into the round's
+running sum as it hands out the seed. Tickets without it are the older form and still verify.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class TicketClaims(BaseModel):
     device_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
     round_id: RoundId
     expires_at: int = Field(ge=0)
+    vector_length: int | None = Field(default=None, ge=1)
 
 
 def _b64(data: bytes) -> str:
@@ -43,14 +48,23 @@ def _mac(key: bytes, body: str) -> bytes:
     return hmac.new(key, f"{_PREFIX}.{body}".encode(), hashlib.sha256).digest()
 
 
-def issue_ticket(key: bytes, device_id: str, round_id: str, now: int, ttl: int = 300) -> str:
+def issue_ticket(
+    key: bytes,
+    device_id: str,
+    round_id: str,
+    now: int,
+    ttl: int = 300,
+    vector_length: int | None = None,
+) -> str:
     """A ticket valid for `ttl` seconds (at most an hour) from `now` (Unix seconds)."""
     if len(key) < 32:
         raise ValueError("ticket key must be at least 32 bytes")
     if not 0 < ttl <= MAX_TTL_SECONDS:
         raise ValueError(f"ttl must be in (0, {MAX_TTL_SECONDS}] seconds")
-    claims = TicketClaims(device_id=device_id, round_id=round_id, expires_at=now + ttl)
-    body = _b64(claims.model_dump_json().encode())
+    claims = TicketClaims(
+        device_id=device_id, round_id=round_id, expires_at=now + ttl, vector_length=vector_length
+    )
+    body = _b64(claims.model_dump_json(exclude_none=True).encode())
     return f"{_PREFIX}.{body}.{_b64(_mac(key, body))}"
 
 

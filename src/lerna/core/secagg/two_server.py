@@ -6,6 +6,17 @@ adds PRG(seed) to its quantised update; the FL-API adds the accepted masked uplo
 service's negated mask sum for exactly that set, which cancels the masks and leaves the sum.
 Privacy rests on the two services not colluding, and on the MPC service answering at most one set
 per round, of at least `t` devices (enforced by the service, see `lerna.mpc`).
+
+Why a running sum and a pad: expanding one mask per accepted device when the round closes puts
+n PRG expansions on the round's critical path. The MPC service instead adds each device's mask
+into a per-round running sum when it hands out the seed, and at close subtracts only the masks
+of the devices that took a seed but were not accepted. The stored running sum starts from a
+per-round pad, PRG(HKDF(master, round)), so the database alone (without the master key) holds a
+uniformly random vector, never a sum of masks that could unmask a lone device's upload.
+
+`_Keystream` is the one call into `cryptography` outside `_crypto`: the same AES-256-CTR stream as
+`_crypto.prg_uint32` (a test checks they agree), written into one reused buffer. It belongs in
+`_crypto`; it sits here until that module's owner moves it.
 """
 
 from __future__ import annotations
@@ -14,20 +25,32 @@ from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from lerna.core.secagg import _crypto
 from lerna.core.secagg.messages import as_uint32
 
 _INFO = b"lerna/two-server/v1|seed|"
+_PAD_INFO = b"lerna/two-server/v1|running-sum-pad|"
+
+
+def _field(value: str) -> bytes:
+    raw = value.encode()
+    return len(raw).to_bytes(2, "big") + raw
 
 
 def device_seed(master_key: bytes, round_id: str, device_id: str) -> bytes:
     """The 32-byte seed of one device in one round; length-prefixed fields avoid ambiguity."""
     if len(master_key) < 32:
         raise ValueError("master key must be at least 32 bytes")
-    r, dev = round_id.encode(), device_id.encode()
-    info = _INFO + len(r).to_bytes(2, "big") + r + len(dev).to_bytes(2, "big") + dev
-    return _crypto.hkdf(master_key, info)
+    return _crypto.hkdf(master_key, _INFO + _field(round_id) + _field(device_id))
+
+
+def pad_seed(master_key: bytes, round_id: str) -> bytes:
+    """The seed of a round's running-sum pad (its own HKDF label: never equal to a device seed)."""
+    if len(master_key) < 32:
+        raise ValueError("master key must be at least 32 bytes")
+    return _crypto.hkdf(master_key, _PAD_INFO + _field(round_id))
 
 
 def mask_update(seed: bytes, quantised: npt.ArrayLike, length: int) -> npt.NDArray[np.uint32]:
@@ -35,9 +58,46 @@ def mask_update(seed: bytes, quantised: npt.ArrayLike, length: int) -> npt.NDArr
     return as_uint32(quantised, length) + _crypto.prg_uint32(seed, length)
 
 
+class _Keystream:
+    """PRG(seed) for many seeds of one length, each written over the same buffer."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self._zeros = bytes(4 * length)
+        self._out = bytearray(4 * length + 15)  # update_into wants block-size slack
+
+    def expand(self, seed: bytes) -> npt.NDArray[np.uint32]:
+        """The keystream of `seed` as a uint32 view of the shared buffer (valid until the next
+        call): identical to `_crypto.prg_uint32(seed, length)`."""
+        if len(seed) != _crypto.KEY_BYTES:
+            raise ValueError(f"PRG seed must be {_crypto.KEY_BYTES} bytes, got {len(seed)}")
+        encryptor = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
+        encryptor.update_into(self._zeros, self._out)
+        encryptor.finalize()
+        return np.frombuffer(self._out, dtype="<u4", count=self.length)
+
+
+def add_masks(
+    total: npt.NDArray[np.uint32], seeds: Iterable[bytes], subtract: bool = False
+) -> npt.NDArray[np.uint32]:
+    """total +/-= PRG(seed) for each seed, in place, modulo 2^32; returns `total`.
+
+    One keystream buffer is reused across seeds, which keeps the cost near AES-CTR's own speed
+    (a fresh 4d-byte buffer per seed costs more in page faults than the cipher does)."""
+    if total.dtype != np.uint32 or total.ndim != 1:
+        raise ValueError("total must be a 1-D uint32 vector")
+    stream = _Keystream(total.shape[0])
+    op = np.subtract if subtract else np.add
+    for seed in seeds:
+        op(total, stream.expand(seed), out=total)
+    return total
+
+
+def mask_sum(seeds: Iterable[bytes], length: int) -> npt.NDArray[np.uint32]:
+    """sum of PRG(seed) modulo 2^32; one PRG call per seed."""
+    return add_masks(np.zeros(length, dtype=np.uint32), seeds)
+
+
 def negated_mask_sum(seeds: Iterable[bytes], length: int) -> npt.NDArray[np.uint32]:
     """MPC side: -(sum of PRG(seed)) modulo 2^32; one PRG call per device."""
-    total = np.zeros(length, dtype=np.uint32)
-    for seed in seeds:
-        total += _crypto.prg_uint32(seed, length)
-    return np.negative(total)
+    return np.negative(mask_sum(seeds, length))

@@ -1,7 +1,8 @@
 """Two-server rounds in the FL-API: tickets at check-in, masked uploads, unmasking at close.
 
-A device checks in and gets a ticket for the MPC gateway; it fetches its per-round seed there
-and uploads ``quantise(pack(update)) + PRG(seed)`` mod 2^32. The FL-API adds each accepted
+A device checks in and gets a ticket for the MPC gateway (naming the round's vector length); it
+fetches its per-round seed there and uploads ``quantise(pack(update)) + PRG(seed)`` mod 2^32.
+The FL-API adds each accepted
 upload into the round's uint32 running sum (the ``RoundAggregate`` row) and marks the device
 uploaded, in one transaction. At close it asks the MPC service, once, for the negated mask sum
 of exactly the devices it accepted (dropouts are simply not in the set), adds it, and decodes
@@ -32,6 +33,7 @@ from lerna.core.dp import PrivacyConfig
 from lerna.core.protocol import MaskedUpload, TwoServerAssignment
 from lerna.core.secagg import ProtocolError
 from lerna.core.secagg.messages import decode_vector
+from lerna.core.secagg.tickets import MAX_TTL_SECONDS, issue_ticket
 from lerna.core.secure_update import RoundSum, quantizer, unpack, vector_length
 from lerna.server.errors import LernaError, Unprocessable
 from lerna.server.models import Device, MLTask, Round, RoundAggregate, RoundParticipant
@@ -84,8 +86,19 @@ def assignment(rnd: Round, device: Device, session: Session, now: datetime) -> T
         )
     config = rnd.secagg_config or {}
     ttl = (aware(rnd.upload_deadline) - now).total_seconds() + 60.0
+    seconds = int(min(max(ttl, 60.0), MAX_TTL_SECONDS))
+    # the ticket names the vector length, so the MPC service can add each device's mask into
+    # the round's running sum as it hands out the seed (the close then costs only dropouts)
+    ticket = issue_ticket(
+        link.ticket_key,
+        str(device.id),
+        config["mpc_round_id"],
+        int(now.timestamp()),
+        seconds,
+        vector_length=int(config["vector_length"]),
+    )
     return TwoServerAssignment(
-        ticket=link.ticket(str(device.id), config["mpc_round_id"], ttl),
+        ticket=ticket,
         gateway_url=link.gateway_url,
         mpc_round_id=config["mpc_round_id"],
         max_parties=rnd.cohort_size,

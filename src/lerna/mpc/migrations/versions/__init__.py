@@ -1,0 +1,1 @@
+"""Revisions of the MPC service's database, oldest first."""

@@ -1,0 +1,34 @@
+"""MPC service: each open round's padded running sum of the issued devices' masks
+
+Revision ID: m0002
+Revises: m0001
+Create Date: 2026-12-05 18:12:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "m0002"
+down_revision = "m0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Rounds already open when this runs have no row: the service computes their mask sums
+    # from the accepted devices' seeds at close, as it did before.
+    op.create_table(
+        "running_mask_sums",
+        sa.Column("round_id", sa.String(length=128), nullable=False),
+        sa.Column("vector_length", sa.Integer(), nullable=False),
+        sa.Column("device_count", sa.Integer(), nullable=False),
+        sa.Column("padded_sum", sa.LargeBinary(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("round_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("running_mask_sums")
