@@ -22,6 +22,11 @@ PREFIX = "lerna:"
 class Cache(Protocol):
     def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes, ttl: float) -> None: ...
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        """Set only if ``key`` holds nothing: a reader filling the cache must not overwrite the
+        marker a writer left (see ``devices``). False when something was there (or on error)."""
+        ...
+
     def delete(self, key: str) -> None: ...
     def incr(self, key: str, ttl: float) -> int:
         """Add one to a counter that expires ``ttl`` seconds after its first increment."""
@@ -56,14 +61,16 @@ class MemoryCache:
             return item[1]
 
     def set(self, key: str, value: bytes, ttl: float) -> None:
-        if len(value) > self.max_bytes // 4:
-            return  # one huge entry would evict everything else
         with self._lock:
-            self._drop(key)
-            self._data[key] = (time.monotonic() + ttl, value)
-            self._size += len(value)
-            while self._size > self.max_bytes:
-                self._drop(next(iter(self._data)))
+            self._put(key, value, ttl)
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        with self._lock:
+            item = self._data.get(key)
+            if item is not None and item[0] >= time.monotonic():
+                return False
+            self._put(key, value, ttl)
+            return True
 
     def delete(self, key: str) -> None:
         with self._lock:
@@ -85,6 +92,15 @@ class MemoryCache:
 
     def close(self) -> None:
         pass
+
+    def _put(self, key: str, value: bytes, ttl: float) -> None:
+        if len(value) > self.max_bytes // 4:
+            return  # one huge entry would evict everything else
+        self._drop(key)
+        self._data[key] = (time.monotonic() + ttl, value)
+        self._size += len(value)
+        while self._size > self.max_bytes:
+            self._drop(next(iter(self._data)))
 
     def _drop(self, key: str) -> None:
         item = self._data.pop(key, None)
@@ -123,6 +139,13 @@ class RedisCache:
             self._redis.set(PREFIX + key, value, px=max(1, int(ttl * 1000)))
         except self._errors as exc:
             self._warn(exc)
+
+    def add(self, key: str, value: bytes, ttl: float) -> bool:
+        try:
+            return bool(self._redis.set(PREFIX + key, value, px=max(1, int(ttl * 1000)), nx=True))
+        except self._errors as exc:
+            self._warn(exc)
+            return False
 
     def delete(self, key: str) -> None:
         try:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     rate_limit_device_per_minute: int = Field(600, ge=0)  # 0 turns the limit off
     rate_limit_app_per_minute: int = Field(6000, ge=0)
     cache_ttl_seconds: float = Field(300.0, ge=0)
+    # credential -> device lookups (services/devices.use_cache); 0 turns the cache off. Changes
+    # invalidate at commit, so this only bounds memory and what a lost invalidation could cost.
+    device_cache_seconds: float = Field(60.0, ge=0)
     log_format: Literal["json", "text"] = "json"
     max_inflight_requests: int = Field(24, ge=1)  # below the DB pool (30): see ratelimit.py
     # recommendation service (issue 5): None turns the feature off; see docs/recommender.md
