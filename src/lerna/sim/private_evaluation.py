@@ -1,12 +1,13 @@
 """DP-FedAvg evaluation in-process: the quality a model keeps at a given (epsilon, delta).
 
-The same arithmetic the servers apply in a private round, minus HTTP and masking: each device's
-update (``new_global - downloaded``) is clipped to L2 norm S, the clipped updates are summed with
-weight 1 per device, the sum gets N(0, (z S)^2) per coordinate (what the MPC service adds in
-two-server mode) and the server applies sum / (expected cohort). Every device takes part in
-every round (sampling rate q = 1), and z is calibrated for the target epsilon with the RDP
-accountant over the number of rounds. Used by ``lerna eval --epsilon`` and
-``bench/privacy_quality.py``.
+The same arithmetic the servers apply in a private two-server round, minus HTTP, masking and
+quantisation: each device's update (``new_global - downloaded``) enters the sum as
+``lerna.core.secure_update.contribution`` packs it (clipped to the update part of S, weight 1
+per device), the sum gets N(0, (z S)^2) per coordinate (what the MPC service adds) and the server
+applies sum / (expected cohort), as ``lerna.server.services.aggregation.private_mean`` does.
+Every device takes part in every round (sampling rate q = 1), and z is calibrated for the target
+epsilon with the RDP accountant over the number of rounds. Used by ``lerna eval --epsilon`` and
+``bench/privacy_quality.py``; docs/privacy.md compares it with the same settings over HTTP.
 
 ``fcf`` runs in its DP-friendly form (``per_user``: each device proposes its own unnormalised
 statistics with weight 1, so clipping bounds one user's share of every sum) at dim 16, with
@@ -21,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from lerna.core.dp import PrivacyAccountant, clip_l2
+from lerna.core.dp import PrivacyAccountant, PrivacyConfig
 from lerna.core.models import Model, create_model
 from lerna.core.models.base import Arrays
+from lerna.core.secure_update import contribution
 from lerna.core.weights import flatten, layout_of, unflatten
 from lerna.sim.evaluation import Prepared, metrics_of, score_all
 
@@ -60,6 +62,11 @@ def train_dp(
     features = prepared.catalog.features
     personal: dict[int, Arrays] = {}
     noise_rng = np.random.default_rng([seed, 99])
+    privacy = (
+        PrivacyConfig(mode="two-server", clip_norm=clip, noise_multiplier=max(z, 1e-9))
+        if clip > 0
+        else None
+    )
     norms: list[float] = []
     n_dev = len(prepared.users)
     for round_no in range(rounds):
@@ -79,11 +86,13 @@ def train_dp(
             if result.num_examples == 0:
                 continue
             delta = flatten(device.global_weights(), layout) - flat_base
-            clipped, norm = (
-                clip_l2(delta, clip) if clip > 0 else (delta, float(np.linalg.norm(delta)))
-            )
             if round_no == 0:
-                norms.append(norm)
+                norms.append(float(np.linalg.norm(delta)))
+            clipped = (
+                contribution(delta, result.num_examples, {}, privacy)[: delta.shape[0]]
+                if privacy is not None
+                else delta
+            )
             total += clipped
             personal[u] = device.personal_state()
         if z > 0:
