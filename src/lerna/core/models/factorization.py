@@ -27,7 +27,9 @@ keeps the upload at a few arrays of catalogue size instead of one d x d matrix p
 
 Weighted averaging scales each upload by ``n_k / N``, so devices report statistics *per
 example* (divided by their ``n_k``); the item solve only uses ratios of them, so the scale
-cancels whatever the cohort. With ``memory < 1`` a round blends its sums into the previous
+cancels whatever the cohort. Under DP every device weighs 1 in the sum (one user, one clipped
+contribution), so devices then propose their unnormalised per-user statistics instead
+(``per_user``); the fixed DP denominator (the expected cohort) is again a common scale. With ``memory < 1`` a round blends its sums into the previous
 ones (for cohorts that are a small sample of the fleet).
 
 After ``fit_local`` the global weights hold this device's contribution (what differs from the
@@ -78,7 +80,9 @@ class FactorizationHyper(Hyper):
     per_user: bool = Field(
         False,
         description="propose per-user (not per-example) statistics, for weight-1 devices: the"
-        " form whose per-device contribution clipping bounds, for DP (docs/privacy.md)",
+        " form whose per-device contribution clipping bounds, for DP. Devices switch it on"
+        " themselves when the task's privacy adds noise (lerna.sdk.trainer.training_hyper;"
+        " docs/privacy.md)",
     )
 
 
