@@ -198,3 +198,11 @@ def test_concurrent_seed_requests_are_each_counted_once(client: TestClient) -> N
     assert issued == set(devices)
     accepted = devices[2:]
     assert not _unmasked(_ask(client, accepted), masked, accepted).any()
+
+
+def test_seed_derivation_is_hkdf_sha256() -> None:
+    master = MASTER.encode()
+    info = b"lerna/two-server/v1|seed|" + b"\x00\x02r1" + b"\x00\x05dev-0"
+    assert two_server.device_seed(master, "r1", "dev-0") == _crypto.hkdf(master, info)
+    with pytest.raises(ValueError, match="at least 32"):
+        two_server.device_seed(b"short", "r1", "dev-0")

@@ -21,6 +21,8 @@ uniformly random vector, never a sum of masks that could unmask a lone device's 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 
 import numpy as np
@@ -39,18 +41,24 @@ def _field(value: str) -> bytes:
     return len(raw).to_bytes(2, "big") + raw
 
 
+def _hkdf_sha256_32(key: bytes, info: bytes) -> bytes:
+    """HKDF-SHA256 (RFC 5869) without salt, 32 bytes out: byte for byte `_crypto.hkdf`, written
+    as its two HMACs because the MPC service derives one seed per dropout on the round's
+    critical path, and building an HKDF object costs more than the HMACs (a test compares)."""
+    if len(key) < 32:
+        raise ValueError("master key must be at least 32 bytes")
+    prk = hmac.digest(bytes(32), key, hashlib.sha256)
+    return hmac.digest(prk, info + b"\x01", hashlib.sha256)
+
+
 def device_seed(master_key: bytes, round_id: str, device_id: str) -> bytes:
     """The 32-byte seed of one device in one round; length-prefixed fields avoid ambiguity."""
-    if len(master_key) < 32:
-        raise ValueError("master key must be at least 32 bytes")
-    return _crypto.hkdf(master_key, _INFO + _field(round_id) + _field(device_id))
+    return _hkdf_sha256_32(master_key, _INFO + _field(round_id) + _field(device_id))
 
 
 def pad_seed(master_key: bytes, round_id: str) -> bytes:
     """The seed of a round's running-sum pad (its own HKDF label: never equal to a device seed)."""
-    if len(master_key) < 32:
-        raise ValueError("master key must be at least 32 bytes")
-    return _crypto.hkdf(master_key, _PAD_INFO + _field(round_id))
+    return _hkdf_sha256_32(master_key, _PAD_INFO + _field(round_id))
 
 
 def mask_update(seed: bytes, quantised: npt.ArrayLike, length: int) -> npt.NDArray[np.uint32]:
