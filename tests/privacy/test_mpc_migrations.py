@@ -15,13 +15,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import inspect, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, inspect, text
 
 from lerna.core.secagg import two_server
 from lerna.core.secagg.tickets import issue_ticket
 from lerna.mpc.app import create_app
-from lerna.mpc.db import AnsweredSet, Base, SeedIssue, make_engine
+from lerna.mpc.db import Base, make_engine
 from lerna.mpc.migrate import VERSION_TABLE, downgrade, upgrade
 from lerna.mpc.settings import MPCSettings
 
@@ -81,15 +80,40 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
 
 def test_a_database_from_before_migrations_is_adopted(database_url: str, tmp_path: Path) -> None:
     engine = make_engine(database_url)
-    old = [Base.metadata.tables["seed_issues"], Base.metadata.tables["answered_sets"]]
-    Base.metadata.create_all(engine, tables=old)  # what the service did before it had migrations
+    old = MetaData()  # the schema the service's create_all made before it had migrations
+    issues = Table(
+        "seed_issues",
+        old,
+        Column("round_id", String(128), primary_key=True),
+        Column("device_id", String(128), primary_key=True),
+        Column("issued_at", DateTime(timezone=True), nullable=False),
+    )
+    answered = Table(
+        "answered_sets",
+        old,
+        Column("round_id", String(128), primary_key=True),
+        Column("device_count", Integer, nullable=False),
+        Column("devices_sha256", String(64), nullable=False),
+        Column("answered_at", DateTime(timezone=True), nullable=False),
+    )
+    old.create_all(engine)
     now = datetime.now(UTC)
-    with Session(engine) as session, session.begin():
-        session.add(SeedIssue(round_id="old:1", device_id="dev-0", issued_at=now))
-        session.add(SeedIssue(round_id="old:2", device_id="dev-0", issued_at=now))
-        session.add(SeedIssue(round_id="old:2", device_id="dev-1", issued_at=now))
-        session.add(
-            AnsweredSet(round_id="old:1", device_count=5, devices_sha256="0" * 64, answered_at=now)
+    with engine.begin() as conn:
+        conn.execute(
+            issues.insert(),
+            [
+                {"round_id": r, "device_id": d, "issued_at": now}
+                for r, d in (("old:1", "dev-0"), ("old:2", "dev-0"), ("old:2", "dev-1"))
+            ],
+        )
+        conn.execute(
+            answered.insert(),
+            {
+                "round_id": "old:1",
+                "device_count": 5,
+                "devices_sha256": "0" * 64,
+                "answered_at": now,
+            },
         )
     engine.dispose()
     app = create_app(_settings(database_url, tmp_path))

@@ -1,8 +1,8 @@
 """The MPC service's per-round running sum of masks, over HTTP on SQLite and PostgreSQL.
 
 The answer must be exactly -(sum of the accepted devices' masks) whichever way it is computed
-(running sum minus dropouts, or from the set when that is cheaper, or from the seeds when the
-round has no sum), across a restart of the service, with seeds handed out concurrently, and the
+(running sum minus folded dropouts plus accepted masks not folded yet, or from the set when that
+is cheaper, or from the seeds when the round has no sum), across a restart of the service, with seeds handed out concurrently, and the
 stored sum must be padded (useless without the master key) and gone once the round is answered.
 """
 
@@ -32,6 +32,11 @@ MASTER = "m" * 8 + "master-key-for-tests-only-0123456789"
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 D = 1500
 ROUND = "app-1:round-7"
+BATCH = 3  # masks folded into the running sum 3 at a time: rounds end with some pending
+
+
+def _folded(count: int) -> int:
+    return count // BATCH * BATCH
 
 
 @pytest.fixture
@@ -43,6 +48,7 @@ def settings(database_url: str, tmp_path: Path) -> MPCSettings:
         ticket_key=SecretStr(TICKET_KEY),
         api_token=SecretStr(API_TOKEN),
         threshold=3,
+        fold_batch=BATCH,
     )
 
 
@@ -108,10 +114,13 @@ def test_exact_sums_under_dropouts(client: TestClient, dropout: float) -> None:
     masked = {d: two_server.mask_update(_seed(client, d), updates[d], D) for d in devices}
     assert _seed(client, devices[0]) == _seed(client, devices[0])  # asking twice adds nothing
     running = _running(client)
-    assert running is not None and running.device_count == 20
+    assert running is not None and running.device_count == _folded(20)
+    with client.app.state.mask_service.sessions() as session:  # type: ignore[attr-defined]
+        folded = list(session.scalars(select(SeedIssue.device_id).where(SeedIssue.folded)))
+    assert len(folded) == _folded(20)
     # the stored sum is padded: without the master key it is not the sum of the masks
     stored = np.frombuffer(running.padded_sum, dtype="<u4").astype(np.uint32)
-    seeds = [two_server.device_seed(MASTER.encode(), ROUND, d) for d in devices]
+    seeds = [two_server.device_seed(MASTER.encode(), ROUND, d) for d in folded]
     pad = two_server.mask_sum([two_server.pad_seed(MASTER.encode(), ROUND)], D)
     np.testing.assert_array_equal(stored - two_server.mask_sum(seeds, D), pad)
     dropped = set(rng.choice(20, int(dropout * 20), replace=False).tolist())
@@ -133,7 +142,7 @@ def test_restart_mid_round_keeps_the_running_sum(settings: MPCSettings) -> None:
             for d in part:
                 masked[d] = two_server.mask_update(_seed(c, d), zero, D)
             running = _running(c)
-            assert running is not None and running.device_count == len(masked)
+            assert running is not None and running.device_count == _folded(len(masked))
         app.state.engine.dispose()
     app = create_app(settings)
     with TestClient(app) as c:
@@ -170,7 +179,7 @@ def test_lengths_are_fixed_by_the_round_and_refusals_write_nothing(client: TestC
     wrong = client.post(f"/v1/rounds/{ROUND}/mask-sum", json=body, headers=API)
     assert wrong.status_code == 422 and wrong.json()["code"] == "invalid_request"
     running = _running(client)
-    assert running is not None and running.device_count == 4
+    assert running is not None and running.device_count == _folded(4)
     assert not _unmasked(_ask(client, devices), masked, devices).any()
     # one set per round: a second, overlapping set and any further seed are refused
     second = client.post(
@@ -192,7 +201,7 @@ def test_concurrent_seed_requests_are_each_counted_once(client: TestClient) -> N
     with ThreadPoolExecutor(max_workers=6) as pool:
         masked = dict(pool.map(fetch, devices + devices[:6]))
     running = _running(client)
-    assert running is not None and running.device_count == 16
+    assert running is not None and running.device_count == _folded(16)
     with client.app.state.mask_service.sessions() as session:  # type: ignore[attr-defined]
         issued = set(session.scalars(select(SeedIssue.device_id)))
     assert issued == set(devices)

@@ -13,7 +13,17 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Integer, LargeBinary, String, create_engine, event
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    String,
+    create_engine,
+    event,
+    false,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -27,6 +37,8 @@ class SeedIssue(Base):
     round_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # whether this device's mask is in the round's running sum (masks are added in batches)
+    folded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AnsweredSet(Base):
@@ -39,9 +51,9 @@ class AnsweredSet(Base):
 
 
 class RunningMaskSum(Base):
-    """PRG(pad of the round) + the masks of every device issued a seed so far, mod 2^32, as
-    little-endian uint32. Updated in the transaction that records each new seed issue, so it
-    always matches `seed_issues`; deleted when the round's one set is answered."""
+    """PRG(pad of the round) + the masks of the round's `folded` seed issues, mod 2^32, as
+    little-endian uint32. Updated in the transaction that folds a batch of issues, so it always
+    matches `seed_issues`; deleted when the round's one set is answered."""
 
     __tablename__ = "running_mask_sums"
 

@@ -1,13 +1,15 @@
 """Each round's running sum of masks: why the mask sum at close costs dropouts, not devices.
 
-When a device takes its seed, the service adds that device's mask into the round's stored sum in
-the same transaction that records the issue, so the sum always matches `seed_issues` (a restart
-loses nothing, two service processes never double-count). When the FL-API asks for its set, the
-service removes the pad and the masks of the devices that took a seed but are not in the set:
-1 + dropouts PRG expansions instead of one per accepted device. Where recomputing from the set is
-cheaper (most devices dropped), or where a round has no stored sum (its tickets carried no vector
-length, it was opened before this table existed, or its vector is longer than the service keeps
-sums for), the sum is computed from the set's seeds as before.
+As devices take their seeds, the service adds their masks into the round's stored sum, a batch
+of `fold_batch` issues at a time (rewriting the stored vector once per batch, not once per
+device), in the transaction that records the batch's last issue; each issue row says whether its
+mask is in the sum, so a restart loses nothing and two service processes never double-count.
+When the FL-API asks for its set, the service removes the pad and the masks of folded devices not
+in the set, and adds those of set devices not folded yet (fewer than a batch): about 1 + dropouts
+PRG expansions instead of one per accepted device. Where recomputing from the set is cheaper
+(most devices dropped), or where a round has no stored sum (its tickets carried no vector length,
+it was opened before this table existed, or its vector is longer than the service keeps sums
+for), the sum is computed from the set's seeds as before.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from lerna.core.secagg import two_server
@@ -38,8 +40,10 @@ def fold_in(
     round_id: str,
     device_id: str,
     vector_length: int | None,
+    batch: int,
 ) -> RunningMaskSum | None:
-    """Record a new device's seed issue, and add its mask to the round's sum when it keeps one.
+    """Record a new device's seed issue; once `batch` issues of a round that keeps a sum are
+    pending, add their masks into it.
 
     The first issue of a round fixes its vector length (from the ticket); a later ticket that
     names another length is refused, so the stored sum can never mix lengths."""
@@ -64,14 +68,37 @@ def fold_in(
             f"the ticket's vector_length ({vector_length}) differs from this round's"
             f" ({running.vector_length})"
         )
-    session.add(SeedIssue(round_id=round_id, device_id=device_id, issued_at=now))
+    session.add(SeedIssue(round_id=round_id, device_id=device_id, issued_at=now, folded=False))
     if running is not None:
-        total = decode_vector(running.padded_sum, running.vector_length)
-        seed = two_server.device_seed(master_key, round_id, device_id)
-        running.padded_sum = encode_vector(two_server.add_masks(total, [seed]))
-        running.device_count += 1
-        running.updated_at = now
+        pending = list(
+            session.scalars(
+                select(SeedIssue.device_id).where(
+                    SeedIssue.round_id == round_id, SeedIssue.folded.is_(False)
+                )
+            )
+        )
+        if len(pending) >= batch:
+            _fold(session, master_key, running, pending, now)
     return running
+
+
+def _fold(
+    session: Session,
+    master_key: bytes,
+    running: RunningMaskSum,
+    devices: list[str],
+    now: datetime,
+) -> None:
+    total = decode_vector(running.padded_sum, running.vector_length)
+    seeds = [two_server.device_seed(master_key, running.round_id, d) for d in devices]
+    running.padded_sum = encode_vector(two_server.add_masks(total, seeds))
+    running.device_count += len(devices)
+    running.updated_at = now
+    session.execute(
+        update(SeedIssue)
+        .where(SeedIssue.round_id == running.round_id, SeedIssue.device_id.in_(devices))
+        .values(folded=True)
+    )
 
 
 def _first_issue(session: Session, round_id: str) -> bool:
@@ -87,21 +114,27 @@ def set_mask_sum(
     master_key: bytes,
     round_id: str,
     devices: list[str],
-    issued: set[str],
+    folded: set[str],
     running: RunningMaskSum | None,
     vector_length: int,
 ) -> npt.NDArray[np.uint32]:
-    """sum of the masks of `devices` (all of them issued), the cheaper of two ways."""
-    dropped = sorted(issued.difference(devices))
+    """sum of the masks of `devices` (all of them issued), the cheaper of two ways; `folded` are
+    the round's issues whose masks are in the running sum."""
+    chosen = set(devices)
+    remove = sorted(folded - chosen)
+    add = sorted(chosen - folded)
     usable = (
         running is not None
-        and running.device_count == len(issued)
+        and running.device_count == len(folded)
         and running.vector_length == vector_length
     )
-    if running is None or not usable or len(dropped) + 1 >= len(devices):
+    if running is None or not usable or 1 + len(remove) + len(add) >= len(devices):
         seeds = (two_server.device_seed(master_key, round_id, d) for d in devices)
         return two_server.mask_sum(seeds, vector_length)
     total = decode_vector(running.padded_sum, vector_length)
     removed = [two_server.pad_seed(master_key, round_id)]
-    removed += [two_server.device_seed(master_key, round_id, d) for d in dropped]
-    return two_server.add_masks(total, removed, subtract=True)
+    removed += [two_server.device_seed(master_key, round_id, d) for d in remove]
+    two_server.add_masks(total, removed, subtract=True)
+    return two_server.add_masks(
+        total, (two_server.device_seed(master_key, round_id, d) for d in add)
+    )

@@ -93,7 +93,13 @@ class MaskService:
                         raise RoundClosed("this round's mask sum was already released")
                     if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
                         running_sums.fold_in(
-                            session, master, running, claims.round_id, claims.device_id, length
+                            session,
+                            master,
+                            running,
+                            claims.round_id,
+                            claims.device_id,
+                            length,
+                            self.settings.fold_batch,
                         )
                 break
             except IntegrityError:
@@ -128,11 +134,13 @@ class MaskService:
                 running = running_sums.locked(session, round_id)
                 if session.get(AnsweredSet, round_id) is not None:
                     raise RoundClosed("a set was already answered for this round")
-                issued = set(
-                    session.scalars(
-                        select(SeedIssue.device_id).where(SeedIssue.round_id == round_id)
+                rows = session.execute(
+                    select(SeedIssue.device_id, SeedIssue.folded).where(
+                        SeedIssue.round_id == round_id
                     )
-                )
+                ).all()
+                issued = {device for device, _ in rows}
+                folded = {device for device, is_folded in rows if is_folded}
                 missing = [d for d in devices if d not in issued]
                 if missing:
                     raise UnknownDevices(
@@ -152,7 +160,7 @@ class MaskService:
                     )
                 )
                 session.flush()
-                total = self._compute(round_id, devices, issued, running, body)
+                total = self._compute(round_id, devices, folded, running, body)
                 if running is not None:
                     session.delete(running)  # no further seeds for an answered round
         except IntegrityError as exc:  # a concurrent request answered first
@@ -169,13 +177,13 @@ class MaskService:
         self,
         round_id: str,
         devices: list[str],
-        issued: set[str],
+        folded: set[str],
         running: RunningMaskSum | None,
         body: MaskSumCreate,
     ) -> bytes:
         master = self.settings.secret("master_key")
         masks = running_sums.set_mask_sum(
-            master, round_id, devices, issued, running, body.vector_length
+            master, round_id, devices, folded, running, body.vector_length
         )
         total = np.negative(masks, out=masks)
         if body.noise is not None and body.noise.noise_multiplier > 0:

@@ -36,6 +36,12 @@ class MPCSettings(BaseSettings):
     threshold: int = Field(10, ge=2, description="least devices in a set this service answers")
     min_noise_multiplier: float = Field(0.0, ge=0.0)
     max_vector_length: int = Field(10_000_000, ge=1)
+    fold_batch: int = Field(
+        8,
+        ge=1,
+        description="seed issues folded into a round's running sum at once: the sum is rewritten"
+        " once per batch, and at most batch - 1 accepted masks are left to add at close",
+    )
     running_sum_max_length: int = Field(
         4_000_000,
         ge=0,

@@ -1,4 +1,4 @@
-"""MPC service: each open round's padded running sum of the issued devices' masks
+"""MPC service: each open round's padded running sum of masks, and which issues it holds
 
 Revision ID: m0002
 Revises: m0001
@@ -28,7 +28,13 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("round_id"),
     )
+    with op.batch_alter_table("seed_issues") as batch_op:
+        batch_op.add_column(
+            sa.Column("folded", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("seed_issues") as batch_op:
+        batch_op.drop_column("folded")
     op.drop_table("running_mask_sums")
