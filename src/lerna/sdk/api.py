@@ -51,7 +51,7 @@ class DeviceAPI:
         return resp
 
     def _json(self, model: type[T], method: str, path: str, **kwargs: Any) -> T:
-        return model.model_validate(self._call(method, path, **kwargs).json())
+        return model.model_validate_json(self._call(method, path, **kwargs).content)
 
     def enroll(self, app_token: str, device_uid: str) -> EnrollResponse:
         body = EnrollRequest(device_uid=device_uid).model_dump()
@@ -70,7 +70,11 @@ class DeviceAPI:
         return [TaskPublic.model_validate(t) for t in self._call("GET", "/v1/device/tasks").json()]
 
     def catalog(self, task_id: int) -> CatalogPublic:
-        return self._json(CatalogPublic, "GET", f"/v1/device/tasks/{task_id}/catalog")
+        return CatalogPublic.model_validate_json(self.catalog_body(task_id))
+
+    def catalog_body(self, task_id: int) -> bytes:
+        """The catalog as sent (``lerna.sdk.shared`` parses it once per process)."""
+        return self._call("GET", f"/v1/device/tasks/{task_id}/catalog").content
 
     def model(self, task_id: int, version: int | None = None) -> bytes:
         params = {"version": version} if version is not None else {}

@@ -20,6 +20,7 @@ from typing import Literal
 
 import httpx
 import numpy as np
+from pydantic import ValidationError
 
 from lerna.core.features import (
     FeatureError,
@@ -37,9 +38,8 @@ from lerna.core.weights import (
     dump_archive,
     flatten,
     layout_of,
-    load_archive,
 )
-from lerna.sdk import recommendations, two_server
+from lerna.sdk import recommendations, shared, two_server
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ConsentError, InputError, LernaSDKError, ProtocolError
 from lerna.sdk.secure import SecureRound
@@ -152,10 +152,10 @@ class LernaClient:
             raise ProtocolError(f"the app has no ML task named {self.task_name!r}", "no_task")
         self.task = chosen[0]
         self.schema = self.task.feature_schema
-        catalog = self.api.catalog(self.task.id)
-        self.catalog = ItemCatalog.build(
-            self.schema.items, dict(zip(catalog.item_ids, catalog.metadata, strict=True))
-        )
+        try:
+            self.catalog = shared.catalog(self.schema.items, self.api.catalog_body(self.task.id))
+        except (ValidationError, FeatureError) as exc:
+            raise ProtocolError(f"catalog refused: {exc}", "bad_catalog") from None
         self.index = self.catalog.index_of()
         spec = ModelSpec(self.schema.context_size, self.schema.items.size, len(self.catalog))
         hyper = training_hyper(self.task.model_type, self.task.hyper, self.task.privacy)
@@ -334,7 +334,7 @@ class LernaClient:
         """Install a downloaded model; a file that does not fit the task is refused and the old one kept."""
         assert self.model is not None and self.task is not None
         try:
-            manifest, arrays = load_archive(archive)
+            manifest, arrays = shared.archive(archive)
             if manifest.kind != "model" or manifest.model != self.task.model_type:
                 raise WeightsFormatError(
                     f"expected a {self.task.model_type} model, got {manifest.kind} {manifest.model}"
