@@ -70,12 +70,32 @@ def device_tasks(device: CurrentDevice, session: SessionDep) -> list[TaskPublic]
     ]
 
 
-@router.get("/device/tasks/{task_id}/catalog", response_model=CatalogPublic)
-def catalog(task_id: int, device: CurrentDevice, session: SessionDep) -> CatalogPublic:
+@router.get(
+    "/device/tasks/{task_id}/catalog",
+    response_class=Response,
+    responses={200: {"model": CatalogPublic}},
+)
+def catalog(request: Request, task_id: int, device: CurrentDevice, session: SessionDep) -> Response:
+    """A task's catalog never changes after creation, so its JSON is encoded once and cached
+    (the key carries the creation time, so a re-created database never meets an old entry)."""
     task = tasks.get_in_app(session, device.app_id, task_id)
-    return CatalogPublic(
-        item_ids=task.catalog.get("item_ids", []), metadata=task.catalog.get("metadata", [])
+
+    def encode() -> bytes:
+        return (
+            CatalogPublic(
+                item_ids=task.catalog.get("item_ids", []), metadata=task.catalog.get("metadata", [])
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    body = cache.cached(
+        request.app.state.cache,
+        f"catalog:{task.id}:{task.created_at.timestamp()}",
+        request.app.state.settings.cache_ttl_seconds,
+        encode,
     )
+    return Response(body, media_type="application/json")
 
 
 @router.get(
