@@ -7,6 +7,7 @@ configuration (typer's own code for usage errors); 3 the data set is not install
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -142,11 +143,12 @@ def demo(
     log = settings.data_dir / "demo-server.log"
     console.print(f"starting the embedded stack on http://{host}:{port} (log: {log})")
     try:
+        started = time.monotonic()
         server = ServerProcess("all", host, port, log).start()
     except RuntimeError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    started = time.monotonic()
+    startup = time.monotonic() - started
     try:
         kind = model or demo_mod.DEFAULT_MODEL
         size = min(n, cohort) if cohort else n
@@ -158,9 +160,17 @@ def demo(
             server.url, ids["app"]["token"], n, rounds, storage, data, dropout, size
         )
         shutil.rmtree(storage, ignore_errors=True)
+        result.timings["server_start"] = startup
+        clock = time.monotonic()
         result.final["centralized"] = demo_mod.centralized(kind, n, data)
+        result.timings["centralized"] = time.monotonic() - clock
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         extra = {
             **demo_mod.extras(data, n, rounds, kind),
+            "cpu_seconds": {
+                "fleet": round(usage.ru_utime + usage.ru_stime, 1),
+                "server": server.cpu_seconds(),
+            },
             "privacy": demo_mod.privacy_report(server.url, ids, result),
             "seconds": round(time.monotonic() - started, 1),
             "dashboard": server.url,

@@ -120,6 +120,7 @@ def build_report(result: FleetResult, extra: dict[str, Any]) -> dict[str, Any]:
         "rounds": [r.as_dict() for r in result.rounds],
         "final": {name: {k: round(v, 5) for k, v in m.items()} for name, m in result.final.items()},
         "failures": result.failures[:20],
+        "timings": {k: round(v, 1) for k, v in result.timings.items()},
         **extra,
     }
 

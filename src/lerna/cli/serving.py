@@ -133,6 +133,17 @@ class ServerProcess:
                 time.sleep(0.2)
         raise RuntimeError("the server did not become healthy")
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time the server has used so far (Linux ``/proc``; None elsewhere). Unlike wall
+        time it does not grow when other work shares the machine."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

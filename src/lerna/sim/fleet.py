@@ -75,6 +75,8 @@ class FleetResult:
     final: dict[str, dict[str, float]] = field(default_factory=dict)
     devices: int = 0
     failures: list[str] = field(default_factory=list)
+    # wall seconds per phase: where a run's time went (enrolment, rounds, measuring)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _raise_fd_limit() -> None:
@@ -234,8 +236,10 @@ class Fleet:
         n = len(self.users)
         everyone = list(range(n))
         sample = everyone if n <= self.config.eval_sample else self._draw(self.config.eval_sample)
+        clock = time.monotonic()
         with self.progress:
             self.setup()
+            result.timings["setup"] = time.monotonic() - clock
             for number in range(1, self.config.rounds + 1):
                 started = time.monotonic()
                 base = self.clients[0].version
@@ -264,14 +268,21 @@ class Fleet:
                 last = number == self.config.rounds
                 measured = everyone if last else sample
                 label = f"evaluating v{version} on {len(measured)} devices"
+                clock = time.monotonic()
                 metrics = [m for m in self._parallel(label, self._evaluate, measured) if m]
+                result.timings["rounds"] = result.timings.get("rounds", 0.0) + seconds
+                result.timings["evaluation"] = (
+                    result.timings.get("evaluation", 0.0) + time.monotonic() - clock
+                )
                 result.rounds.append(
                     RoundReport(number, version, uploaded, dropped, seconds, _mean(metrics))
                 )
             result.final["federated"] = (
                 dict(result.rounds[-1].metrics) if result.rounds else _mean([])
             )
+            clock = time.monotonic()
             result.final["popularity"] = self.popularity()
+            result.timings["popularity"] = time.monotonic() - clock
         return result
 
     def _draw(self, k: int) -> list[int]:
