@@ -147,7 +147,8 @@ def enroll(session: Session, app: App, device_uid: str, platform: str) -> tuple[
     return device, credential
 
 
-def authenticate(session: Session, credential: str | None) -> Device:
+def identify(session: Session, credential: str | None) -> Device:
+    """The device a credential belongs to, writing nothing (for read-only transactions)."""
     if not credential:
         raise Unauthorized("missing device credential", "missing_credential")
     digest = token_hash(credential)
@@ -157,6 +158,11 @@ def authenticate(session: Session, credential: str | None) -> Device:
         if device is None:
             raise Unauthorized("unknown device credential", "bad_credential")
         _fill(session, device)
+    return device
+
+
+def authenticate(session: Session, credential: str | None) -> Device:
+    device = identify(session, credential)
     now = datetime.now(UTC)
     last = device.last_seen if device.last_seen.tzinfo else device.last_seen.replace(tzinfo=UTC)
     if now - last > SEEN_RESOLUTION or week_of(now) != week_of(last):
