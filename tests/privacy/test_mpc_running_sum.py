@@ -215,3 +215,17 @@ def test_seed_derivation_is_hkdf_sha256() -> None:
     assert two_server.device_seed(master, "r1", "dev-0") == _crypto.hkdf(master, info)
     with pytest.raises(ValueError, match="at least 32"):
         two_server.device_seed(b"short", "r1", "dev-0")
+
+
+def test_tickets_carry_the_vector_length_and_older_tickets_still_verify() -> None:
+    from lerna.core.secagg.tickets import verify_ticket
+
+    key = TICKET_KEY.encode()
+    with_length = issue_ticket(key, "dev-1", ROUND, now=1000, ttl=60, vector_length=D)
+    assert verify_ticket(key, with_length, now=1010).vector_length == D
+    older = issue_ticket(key, "dev-1", ROUND, now=1000, ttl=60)
+    body = base64.urlsafe_b64decode(older.split(".")[1] + "==")
+    assert b"vector_length" not in body  # byte-compatible with tickets from before the field
+    assert verify_ticket(key, older, now=1010).vector_length is None
+    with pytest.raises(ValueError):
+        issue_ticket(key, "dev-1", ROUND, now=1000, ttl=60, vector_length=0)

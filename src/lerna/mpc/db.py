@@ -60,8 +60,10 @@ class RunningMaskSum(Base):
     round_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     vector_length: Mapped[int] = mapped_column(Integer)
     device_count: Mapped[int] = mapped_column(Integer)
-    padded_sum: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # loaded only when a batch is folded or the set answered (an issue reads the small columns),
+    # and the last column, so SQLite reads the others without walking the vector's pages
+    padded_sum: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 def make_engine(url: str) -> Engine:

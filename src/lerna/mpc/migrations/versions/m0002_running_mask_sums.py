@@ -24,8 +24,8 @@ def upgrade() -> None:
         sa.Column("round_id", sa.String(length=128), nullable=False),
         sa.Column("vector_length", sa.Integer(), nullable=False),
         sa.Column("device_count", sa.Integer(), nullable=False),
-        sa.Column("padded_sum", sa.LargeBinary(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("padded_sum", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("round_id"),
     )
     with op.batch_alter_table("seed_issues") as batch_op:
