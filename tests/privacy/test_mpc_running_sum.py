@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from lerna.core.secagg import _crypto, two_server
 from lerna.core.secagg.tickets import issue_ticket
@@ -87,7 +88,9 @@ def _unmasked(answer: np.ndarray, masked: dict[str, np.ndarray], accepted: list[
 
 def _running(client: TestClient) -> RunningMaskSum | None:
     with client.app.state.mask_service.sessions() as session:  # type: ignore[attr-defined]
-        row: RunningMaskSum | None = session.get(RunningMaskSum, ROUND)
+        row: RunningMaskSum | None = session.get(
+            RunningMaskSum, ROUND, options=[undefer(RunningMaskSum.padded_sum)]
+        )
         return row
 
 
