@@ -1,8 +1,9 @@
 """The MPC service's per-round running sum of masks, over HTTP on SQLite and PostgreSQL.
 
-The answer must be exactly -(sum of the accepted devices' masks) whichever way it is computed
-(running sum minus folded dropouts plus accepted masks not folded yet, or from the set when that
-is cheaper, or from the seeds when the round has no sum), across a restart of the service, with seeds handed out concurrently, and the
+Masks join the sum when the device passes on the FL-API's receipt for its upload. The answer
+must be exactly -(sum of the accepted devices' masks) whichever way it is computed (running sum
+plus accepted masks not folded yet, minus any receipted device left out of the set; from the set
+when that is cheaper; from the seeds when the round has no sum), across a restart of the service, with seeds handed out concurrently, and the
 stored sum must be padded (useless without the master key) and gone once the round is answered.
 """
 
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from lerna.core.secagg import _crypto, two_server
-from lerna.core.secagg.tickets import issue_ticket
+from lerna.core.secagg.tickets import issue_receipt, issue_ticket
 from lerna.mpc.app import create_app
 from lerna.mpc.db import RunningMaskSum, SeedIssue
 from lerna.mpc.settings import MPCSettings
@@ -72,6 +73,11 @@ def _seed(client: TestClient, device: str, length: int | None = D) -> bytes:
     return base64.b64decode(r.json()["seed"])
 
 
+def _receipt(client: TestClient, device: str, round_id: str = ROUND) -> int:
+    r = issue_receipt(TICKET_KEY.encode(), device, round_id, int(time.time()))
+    return client.post("/gateway/v1/accepted", headers={"Authorization": f"Bearer {r}"}).status_code
+
+
 def _ask(client: TestClient, devices: list[str], length: int = D) -> np.ndarray:
     body = {"device_ids": devices, "vector_length": length}
     r = client.post(f"/v1/rounds/{ROUND}/mask-sum", json=body, headers=API)
@@ -116,23 +122,54 @@ def test_exact_sums_under_dropouts(client: TestClient, dropout: float) -> None:
     updates = {d: rng.integers(0, 2**32, D, dtype=np.uint32) for d in devices}
     masked = {d: two_server.mask_update(_seed(client, d), updates[d], D) for d in devices}
     assert _seed(client, devices[0]) == _seed(client, devices[0])  # asking twice adds nothing
+    dropped = set(rng.choice(20, int(dropout * 20), replace=False).tolist())
+    accepted = [d for i, d in enumerate(devices) if i not in dropped]
+    receipted = accepted[1:]  # one accepted device never passes its receipt on
+    for d in receipted:
+        assert _receipt(client, d) == 200
+    assert _receipt(client, receipted[0]) == 200  # passed on twice, counted once
     running = _running(client)
-    assert running is not None and running.device_count == _folded(20)
+    assert running is not None and running.device_count == _folded(len(receipted))
     with client.app.state.mask_service.sessions() as session:  # type: ignore[attr-defined]
         folded = list(session.scalars(select(SeedIssue.device_id).where(SeedIssue.folded)))
-    assert len(folded) == _folded(20)
+    assert len(folded) == _folded(len(receipted)) and set(folded) <= set(receipted)
     # the stored sum is padded: without the master key it is not the sum of the masks
     stored = np.frombuffer(running.padded_sum, dtype="<u4").astype(np.uint32)
     seeds = [two_server.device_seed(MASTER.encode(), ROUND, d) for d in folded]
     pad = two_server.mask_sum([two_server.pad_seed(MASTER.encode(), ROUND)], D)
     np.testing.assert_array_equal(stored - two_server.mask_sum(seeds, D), pad)
-    dropped = set(rng.choice(20, int(dropout * 20), replace=False).tolist())
-    accepted = [d for i, d in enumerate(devices) if i not in dropped]
     expected = np.zeros(D, dtype=np.uint32)
     for d in accepted:
         expected += updates[d]
     np.testing.assert_array_equal(_unmasked(_ask(client, accepted), masked, accepted), expected)
     assert _running(client) is None, "an answered round keeps no running sum"
+    assert _receipt(client, accepted[0]) == 409, "no receipt after the answer"
+
+
+def test_a_receipted_device_left_out_of_the_set_is_removed(client: TestClient) -> None:
+    """An FL-API that receipts a device and then leaves it out still gets the set's exact sum."""
+    devices = [f"dev-{i}" for i in range(10)]
+    zero = np.zeros(D, dtype=np.uint32)
+    masked = {d: two_server.mask_update(_seed(client, d), zero, D) for d in devices}
+    for d in devices:
+        assert _receipt(client, d) == 200
+    accepted = devices[2:]
+    assert not _unmasked(_ask(client, accepted), masked, accepted).any()
+
+
+def test_receipts_are_checked(client: TestClient) -> None:
+    _seed(client, "dev-1")
+    ticket_as_receipt = client.post("/gateway/v1/accepted", headers=_ticket("dev-1"))
+    assert ticket_as_receipt.status_code == 401
+    forged = issue_receipt(b"x" * 40, "dev-1", ROUND, int(time.time()))
+    r = client.post("/gateway/v1/accepted", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and r.json()["code"] == "unauthorized"
+    assert client.post("/gateway/v1/accepted").status_code == 401
+    never_issued = _receipt(client, "dev-2")
+    assert never_issued == 422
+    receipt = issue_receipt(TICKET_KEY.encode(), "dev-1", ROUND, int(time.time()))
+    as_ticket = client.post("/gateway/v1/seed", headers={"Authorization": f"Bearer {receipt}"})
+    assert as_ticket.status_code == 401
 
 
 def test_restart_mid_round_keeps_the_running_sum(settings: MPCSettings) -> None:
@@ -144,8 +181,10 @@ def test_restart_mid_round_keeps_the_running_sum(settings: MPCSettings) -> None:
         with TestClient(app) as c:
             for d in part:
                 masked[d] = two_server.mask_update(_seed(c, d), zero, D)
+            for d in devices[: len(masked) - 1]:
+                assert _receipt(c, d) == 200
             running = _running(c)
-            assert running is not None and running.device_count == _folded(len(masked))
+            assert running is not None and running.device_count == _folded(len(masked) - 1)
         app.state.engine.dispose()
     app = create_app(settings)
     with TestClient(app) as c:
@@ -160,6 +199,7 @@ def test_round_without_a_length_is_computed_from_the_seeds(client: TestClient) -
     devices = [f"dev-{i}" for i in range(6)]
     zero = np.zeros(D, dtype=np.uint32)
     masked = {d: two_server.mask_update(_seed(client, d, length=None), zero, D) for d in devices}
+    assert all(_receipt(client, d) == 200 for d in devices)
     assert _running(client) is None
     # a later ticket that does name a length cannot start a sum that would miss earlier masks
     masked["dev-late"] = two_server.mask_update(_seed(client, "dev-late"), zero, D)
@@ -181,6 +221,7 @@ def test_lengths_are_fixed_by_the_round_and_refusals_write_nothing(client: TestC
     body = {"device_ids": devices, "vector_length": D - 1}
     wrong = client.post(f"/v1/rounds/{ROUND}/mask-sum", json=body, headers=API)
     assert wrong.status_code == 422 and wrong.json()["code"] == "invalid_request"
+    assert all(_receipt(client, d) == 200 for d in devices)
     running = _running(client)
     assert running is not None and running.device_count == _folded(4)
     assert not _unmasked(_ask(client, devices), masked, devices).any()
@@ -194,20 +235,23 @@ def test_lengths_are_fixed_by_the_round_and_refusals_write_nothing(client: TestC
     assert client.post("/gateway/v1/seed", headers=_ticket("dev-9")).status_code == 409
 
 
-def test_concurrent_seed_requests_are_each_counted_once(client: TestClient) -> None:
+def test_concurrent_seeds_and_receipts_are_each_counted_once(client: TestClient) -> None:
     devices = [f"dev-{i:02d}" for i in range(16)]
     zero = np.zeros(D, dtype=np.uint32)
 
-    def fetch(d: str) -> tuple[str, np.ndarray]:
-        return d, two_server.mask_update(_seed(client, d), zero, D)
+    def take_part(d: str) -> tuple[str, np.ndarray]:
+        masked = two_server.mask_update(_seed(client, d), zero, D)
+        assert _receipt(client, d) == 200
+        return d, masked
 
     with ThreadPoolExecutor(max_workers=6) as pool:
-        masked = dict(pool.map(fetch, devices + devices[:6]))
+        masked = dict(pool.map(take_part, devices + devices[:6]))
     running = _running(client)
     assert running is not None and running.device_count == _folded(16)
     with client.app.state.mask_service.sessions() as session:  # type: ignore[attr-defined]
         issued = set(session.scalars(select(SeedIssue.device_id)))
-    assert issued == set(devices)
+        receipted = set(session.scalars(select(SeedIssue.device_id).where(SeedIssue.receipted)))
+    assert issued == receipted == set(devices)
     accepted = devices[2:]
     assert not _unmasked(_ask(client, accepted), masked, accepted).any()
 

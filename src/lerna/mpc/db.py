@@ -37,7 +37,9 @@ class SeedIssue(Base):
     round_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # whether this device's mask is in the round's running sum (masks are added in batches)
+    # the FL-API's receipt for this device's upload came (through the device), and whether its
+    # mask is in the round's running sum yet (receipted masks are added in batches)
+    receipted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     folded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 

@@ -26,9 +26,14 @@ def device_claims(service: ServiceDep, credentials: Bearer) -> TicketClaims:
     return service.device_claims(credentials.credentials if credentials else None)
 
 
+def receipt_claims(service: ServiceDep, credentials: Bearer) -> TicketClaims:
+    return service.receipt_claims(credentials.credentials if credentials else None)
+
+
 def fl_api(service: ServiceDep, credentials: Bearer) -> None:
     service.check_fl_api(credentials.credentials if credentials else None)
 
 
 DeviceClaims = Annotated[TicketClaims, Depends(device_claims)]
+ReceiptClaims = Annotated[TicketClaims, Depends(receipt_claims)]
 FLApiCaller = Annotated[None, Depends(fl_api)]

@@ -1,15 +1,24 @@
-"""Each round's running sum of masks: why the mask sum at close costs dropouts, not devices.
+"""Each round's running sum of masks: why the mask sum at close costs next to nothing.
 
-As devices take their seeds, the service adds their masks into the round's stored sum, a batch
-of `fold_batch` issues at a time (rewriting the stored vector once per batch, not once per
-device), in the transaction that records the batch's last issue; each issue row says whether its
-mask is in the sum, so a restart loses nothing and two service processes never double-count.
-When the FL-API asks for its set, the service removes the pad and the masks of folded devices not
-in the set, and adds those of set devices not folded yet (fewer than a batch): about 1 + dropouts
-PRG expansions instead of one per accepted device. Where recomputing from the set is cheaper
-(most devices dropped), or where a round has no stored sum (its tickets carried no vector length,
-it was opened before this table existed, or its vector is longer than the service keeps sums
-for), the sum is computed from the set's seeds as before.
+A device that took its seed and then dropped out must not be in the set, so adding masks when
+seeds are handed out would leave one mask to remove per dropout at close. Instead the service
+adds a device's mask once the FL-API has accepted its upload: the FL-API answers the upload with
+a receipt (signed with the ticket key), the device hands it to the gateway, and the service adds
+the masks of receipted devices into the round's stored sum a batch of `fold_batch` at a time
+(rewriting the stored vector once per batch). Each issue row says whether it was receipted and
+whether its mask is in the sum, all changed in one transaction, so a restart loses nothing and
+two service processes never double-count.
+
+At close the service takes the stored sum, removes the pad and the masks of folded devices not
+in the set (none, unless the FL-API receipted a device and then left it out), and adds the masks
+of set devices not folded yet (under a batch, plus any device that never passed its receipt on):
+a handful of PRG expansions, whatever the number of devices or dropouts. Where recomputing from
+the set is cheaper, or where a round has no stored sum (its tickets carried no vector length, it
+was opened before this table existed, or its vector is longer than the service keeps sums for),
+the sum is computed from the set's seeds as before.
+
+The stored sum starts from a per-round pad, so the database alone (without the master key) holds
+a uniformly random vector, never a sum of masks that could unmask a lone device's upload.
 """
 
 from __future__ import annotations
@@ -33,17 +42,15 @@ def locked(session: Session, round_id: str) -> RunningMaskSum | None:
     return session.get(RunningMaskSum, round_id, with_for_update=True)
 
 
-def fold_in(
+def record_issue(
     session: Session,
     master_key: bytes,
     running: RunningMaskSum | None,
     round_id: str,
     device_id: str,
     vector_length: int | None,
-    batch: int,
-) -> RunningMaskSum | None:
-    """Record a new device's seed issue; once `batch` issues of a round that keeps a sum are
-    pending, add their masks into it.
+) -> None:
+    """Record a new device's seed issue; the round's first issue starts its padded sum.
 
     The first issue of a round fixes its vector length (from the ticket); a later ticket that
     names another length is refused, so the stored sum can never mix lengths."""
@@ -51,14 +58,15 @@ def fold_in(
     if running is None and vector_length is not None:
         if _first_issue(session, round_id):
             pad = two_server.mask_sum([two_server.pad_seed(master_key, round_id)], vector_length)
-            running = RunningMaskSum(
-                round_id=round_id,
-                vector_length=vector_length,
-                device_count=0,
-                padded_sum=encode_vector(pad),
-                updated_at=now,
+            session.add(
+                RunningMaskSum(
+                    round_id=round_id,
+                    vector_length=vector_length,
+                    device_count=0,
+                    padded_sum=encode_vector(pad),
+                    updated_at=now,
+                )
             )
-            session.add(running)
         else:
             # another process may have started the sum after our first look (PostgreSQL reads
             # committed rows per statement): its issue row implies its sum row, so look again
@@ -68,18 +76,34 @@ def fold_in(
             f"the ticket's vector_length ({vector_length}) differs from this round's"
             f" ({running.vector_length})"
         )
-    session.add(SeedIssue(round_id=round_id, device_id=device_id, issued_at=now, folded=False))
-    if running is not None:
-        pending = list(
-            session.scalars(
-                select(SeedIssue.device_id).where(
-                    SeedIssue.round_id == round_id, SeedIssue.folded.is_(False)
-                )
+    session.add(SeedIssue(round_id=round_id, device_id=device_id, issued_at=now))
+
+
+def record_receipt(
+    session: Session,
+    master_key: bytes,
+    running: RunningMaskSum | None,
+    issue: SeedIssue,
+    batch: int,
+) -> None:
+    """Mark the device's upload accepted; once `batch` receipted masks are pending, add them."""
+    if issue.receipted:
+        return  # a receipt passed on twice counts once
+    issue.receipted = True
+    if running is None:
+        return
+    session.flush()
+    pending = list(
+        session.scalars(
+            select(SeedIssue.device_id).where(
+                SeedIssue.round_id == issue.round_id,
+                SeedIssue.receipted.is_(True),
+                SeedIssue.folded.is_(False),
             )
         )
-        if len(pending) >= batch:
-            _fold(session, master_key, running, pending, now)
-    return running
+    )
+    if len(pending) >= batch:
+        _fold(session, master_key, running, pending, datetime.now(UTC))
 
 
 def _fold(

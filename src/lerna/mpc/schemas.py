@@ -21,6 +21,13 @@ class SeedPublic(_Schema):
     seed: B64Bytes
 
 
+class ReceiptPublic(_Schema):
+    """The gateway took the FL-API's receipt for this device's upload."""
+
+    round_id: RoundId
+    device_id: DeviceId
+
+
 class NoiseSpec(_Schema):
     """Central DP noise in quantised units: standard deviation noise_multiplier * clip_norm *
     scale, where scale is the fixed-point scale the devices quantised with."""

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from lerna.core.secagg import ProtocolError, two_server
 from lerna.core.secagg.messages import encode_vector
-from lerna.core.secagg.tickets import TicketClaims, verify_ticket
+from lerna.core.secagg.tickets import TicketClaims, verify_receipt, verify_ticket
 from lerna.mpc import running_sums
 from lerna.mpc.db import AnsweredSet, RunningMaskSum, SeedIssue, transaction
 from lerna.mpc.errors import (
@@ -41,7 +41,7 @@ from lerna.mpc.errors import (
     Unauthorized,
     UnknownDevices,
 )
-from lerna.mpc.schemas import MaskSumCreate, MaskSumPublic, SeedPublic
+from lerna.mpc.schemas import MaskSumCreate, MaskSumPublic, ReceiptPublic, SeedPublic
 from lerna.mpc.settings import MPCSettings
 
 
@@ -76,7 +76,6 @@ class MaskService:
     def issue_seed(self, claims: TicketClaims) -> SeedPublic:
         """The device's seed for the ticket's round; asking again returns the same seed.
 
-        A new issue also adds the device's mask into the round's running sum (same transaction).
         Two first requests racing for one round or one device: the loser's insert fails on a
         primary key and it tries again, then finds the winner's rows."""
         length = claims.vector_length
@@ -92,14 +91,8 @@ class MaskService:
                     if session.get(AnsweredSet, claims.round_id) is not None:
                         raise RoundClosed("this round's mask sum was already released")
                     if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
-                        running_sums.fold_in(
-                            session,
-                            master,
-                            running,
-                            claims.round_id,
-                            claims.device_id,
-                            length,
-                            self.settings.fold_batch,
+                        running_sums.record_issue(
+                            session, master, running, claims.round_id, claims.device_id, length
                         )
                 break
             except IntegrityError:
@@ -107,6 +100,34 @@ class MaskService:
                     raise
         seed = two_server.device_seed(master, claims.round_id, claims.device_id)
         return SeedPublic(round_id=claims.round_id, device_id=claims.device_id, seed=seed)
+
+    def receipt_claims(self, receipt: str | None) -> TicketClaims:
+        if not receipt:
+            raise Unauthorized("an upload receipt from the FL-API is required")
+        try:
+            return verify_receipt(self.settings.secret("ticket_key"), receipt, int(self.clock()))
+        except ProtocolError as exc:
+            raise Unauthorized(exc.reason) from exc
+
+    def accept_receipt(self, claims: TicketClaims) -> ReceiptPublic:
+        """The FL-API accepted this device's upload: its mask may join the round's running sum.
+
+        Refused for a device that never took a seed, and once the round's set is answered."""
+        with transaction(self.sessions) as session:
+            running = running_sums.locked(session, claims.round_id)
+            if session.get(AnsweredSet, claims.round_id) is not None:
+                raise RoundClosed("this round's mask sum was already released")
+            issue = session.get(SeedIssue, (claims.round_id, claims.device_id))
+            if issue is None:
+                raise UnknownDevices("this device never received a seed for this round")
+            running_sums.record_receipt(
+                session,
+                self.settings.secret("master_key"),
+                running,
+                issue,
+                self.settings.fold_batch,
+            )
+        return ReceiptPublic(round_id=claims.round_id, device_id=claims.device_id)
 
     # -- mask sums ----------------------------------------------------------------------------
 

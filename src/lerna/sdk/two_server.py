@@ -6,7 +6,8 @@ quantises its packed vector, adds ``PRG(seed)`` modulo 2^32 and uploads the resu
 FL-API. The upload alone is uniformly random-looking; only the sum over at least ``t``
 devices, once the MPC service has sent the negated sum of their masks, means anything.
 
-The gateway call carries the ticket and never the device's FL-API credential.
+The gateway calls carry the ticket (for the seed) or the FL-API's upload receipt (passed on
+after the upload, see ``pass_on_receipt``), never the device's FL-API credential.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from lerna.core.secagg import two_server
 from lerna.core.secure_update import quantizer
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ProtocolError, ServerError
+
+RECEIPT_HEADER = "X-Lerna-MPC-Receipt"
 
 
 def _code(resp: httpx.Response) -> str:
@@ -108,4 +111,22 @@ def upload(
         content=body.model_dump_json(),
         headers={"Content-Type": "application/json"},
     )
-    return UploadAccepted.model_validate(resp.json())
+    accepted = UploadAccepted.model_validate(resp.json())
+    receipt = resp.headers.get(RECEIPT_HEADER)
+    if receipt:
+        pass_on_receipt(api, assignment, receipt)
+    return accepted
+
+
+def pass_on_receipt(api: DeviceAPI, assignment: TwoServerAssignment, receipt: str) -> bool:
+    """Hand the FL-API's receipt for the accepted upload to the MPC gateway, so the MPC service
+    adds this device's mask into the round's sum ahead of the close. Best effort: the upload
+    already counts, and a receipt that never arrives only makes the close slightly slower."""
+    try:
+        resp = api.http.post(
+            f"{assignment.gateway_url}/accepted",
+            headers={"Authorization": f"Bearer {receipt}"},
+        )
+    except httpx.HTTPError:
+        return False
+    return resp.status_code < 400

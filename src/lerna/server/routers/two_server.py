@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -24,14 +24,23 @@ from lerna.server.settings import Settings
 router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
 
 
+RECEIPT_HEADER = "X-Lerna-MPC-Receipt"
+
+
 @router.post("/{round_id}/upload/masked", response_model=UploadAccepted)
-async def masked_upload(round_id: int, request: Request) -> UploadAccepted:
-    """Body: a ``MaskedUpload`` (JSON): the quantised packed update plus its PRG mask."""
+async def masked_upload(round_id: int, request: Request, response: Response) -> UploadAccepted:
+    """Body: a ``MaskedUpload`` (JSON): the quantised packed update plus its PRG mask.
+
+    The answer carries, in the ``X-Lerna-MPC-Receipt`` header (a header, so that older SDKs
+    parse the body as before), a receipt the device passes on to the MPC gateway."""
     body = await read_limited(request, request.app.state.settings.max_upload_bytes)
-    return await run_in_threadpool(_accept, request, round_id, body)
+    accepted, receipt = await run_in_threadpool(_accept, request, round_id, body)
+    if receipt:
+        response.headers[RECEIPT_HEADER] = receipt
+    return accepted
 
 
-def _accept(request: Request, round_id: int, body: bytes) -> UploadAccepted:
+def _accept(request: Request, round_id: int, body: bytes) -> tuple[UploadAccepted, str | None]:
     try:
         upload = MaskedUpload.model_validate_json(body)
     except ValidationError as exc:
@@ -59,9 +68,11 @@ def _accept(request: Request, round_id: int, body: bytes) -> UploadAccepted:
             raise Conflict(f"round {round_id} is {rnd.state}", "round_closed")
         now = datetime.now(UTC)
         two_server_rounds.receive(session, rnd, device, upload, now)
+        receipt = two_server_rounds.receipt(rnd, device, session, now)
         if two_server_rounds.everyone_uploaded(rnd, now):
             rounds.finalize(session, task, rnd, now)
-        return UploadAccepted(round_id=round_id, uploads=rnd.uploads)
+            receipt = None  # the set is answered: nothing left for the MPC to add ahead
+        return UploadAccepted(round_id=round_id, uploads=rnd.uploads), receipt
 
 
 def link_from(settings: Settings) -> MPCLink | None:

@@ -2,9 +2,10 @@
 
 A device checks in and gets a ticket for the MPC gateway (naming the round's vector length); it
 fetches its per-round seed there and uploads ``quantise(pack(update)) + PRG(seed)`` mod 2^32.
-The FL-API adds each accepted
-upload into the round's uint32 running sum (the ``RoundAggregate`` row) and marks the device
-uploaded, in one transaction. At close it asks the MPC service, once, for the negated mask sum
+The FL-API adds each accepted upload into the round's uint32 running sum (the ``RoundAggregate``
+row) and marks the device uploaded, in one transaction, and answers with a receipt the device
+passes on to the MPC gateway (so the MPC service can add that device's mask into its own running
+sum before the close, leaving next to nothing to do at the close). At close it asks the MPC service, once, for the negated mask sum
 of exactly the devices it accepted (dropouts are simply not in the set), adds it, and decodes
 the sum. The MPC service adds the central DP noise when the task's noise multiplier is above 0.
 
@@ -33,7 +34,7 @@ from lerna.core.dp import PrivacyConfig
 from lerna.core.protocol import MaskedUpload, TwoServerAssignment
 from lerna.core.secagg import ProtocolError
 from lerna.core.secagg.messages import decode_vector
-from lerna.core.secagg.tickets import MAX_TTL_SECONDS, issue_ticket
+from lerna.core.secagg.tickets import MAX_TTL_SECONDS, issue_receipt, issue_ticket
 from lerna.core.secure_update import RoundSum, quantizer, unpack, vector_length
 from lerna.server.errors import LernaError, Unprocessable
 from lerna.server.models import Device, MLTask, Round, RoundAggregate, RoundParticipant
@@ -125,6 +126,21 @@ def receive(
     agg.weighted_sum = total.astype("<u4").tobytes()
     part.state, part.upload_id, part.uploaded_at = "uploaded", upload.upload_id, now
     rnd.uploads += 1
+
+
+def receipt(rnd: Round, device: Device, session: Session, now: datetime) -> str | None:
+    """The device's receipt for its accepted upload, to pass on to the MPC gateway, so the MPC
+    service adds its mask into the round's running sum before the close (None without a link).
+    It names only what the MPC service learns at the close anyway: that this device is in."""
+    link = link_of(session)
+    if link is None:
+        return None
+    ttl = (aware(rnd.upload_deadline) - now).total_seconds() + 60.0
+    seconds = int(min(max(ttl, 60.0), MAX_TTL_SECONDS))
+    mpc_round_id = (rnd.secagg_config or {})["mpc_round_id"]
+    return issue_receipt(
+        link.ticket_key, str(device.id), mpc_round_id, int(now.timestamp()), seconds
+    )
 
 
 def everyone_uploaded(rnd: Round, now: datetime) -> bool:

@@ -30,6 +30,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("seed_issues") as batch_op:
         batch_op.add_column(
+            sa.Column("receipted", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.add_column(
             sa.Column("folded", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
 
@@ -37,4 +40,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("seed_issues") as batch_op:
         batch_op.drop_column("folded")
+        batch_op.drop_column("receipted")
     op.drop_table("running_mask_sums")
