@@ -5,19 +5,24 @@ again at delivery (DNS can change after registration), allowed only by the opera
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from lerna.server.models_ops import Webhook, WebhookDelivery
-from lerna.server.webhook_worker import destination, pin
+from lerna.server.webhook_worker import destination, pin, pinned
 from tests.ops.conftest import OpsClient, Receiver, make_settings
 from tests.ops.rounds import run_round
+from tests.ops.services import self_signed_cert
 
 PRIVATE_URLS = [
     "http://127.0.0.1:{port}/hook",
@@ -149,3 +154,48 @@ def test_a_delivery_connects_to_the_address_it_checked() -> None:
     )
     # with the operator setting, URLs go out untouched (no resolution, no pinning)
     assert destination("http://localhost:1/x", True) == ("http://localhost:1/x", {}, {})
+
+
+def test_a_pinned_https_request_keeps_the_name_for_host_sni_and_certificate(
+    tmp_path: Path,
+) -> None:
+    """Sent to the checked address, verified against the URL's name: a certificate for another
+    name fails, so pinning never weakens TLS."""
+    cert, key = self_signed_cert(tmp_path)  # for localhost and 127.0.0.1
+    seen: dict[str, Any] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen["host"] = self.headers["Host"]
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    def note_sni(_sock: Any, name: str | None, _ctx: Any) -> None:
+        seen["sni"] = name
+
+    context.sni_callback = note_sni
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    loopback = ipaddress.ip_address("127.0.0.1")
+    try:
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(cert))) as client:
+            url, headers, extensions = pinned(f"https://localhost:{port}/hook", loopback)
+            assert url == f"https://127.0.0.1:{port}/hook"
+            r = client.post(url, content=b"{}", headers=headers, extensions=extensions)
+            assert r.status_code == 204
+            assert seen == {"host": f"localhost:{port}", "sni": "localhost"}
+            url, headers, extensions = pinned(f"https://hooks.example.com:{port}/", loopback)
+            with pytest.raises(httpx.ConnectError, match="certificate"):
+                client.post(url, content=b"{}", headers=headers, extensions=extensions)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -131,10 +131,17 @@ def destination(url: str, allow_private: bool) -> tuple[str, dict[str, str], dic
     host, port = _host_port(url)
     addresses = resolve(host, port)
     _refuse_private(host, addresses)
-    headers = {"Host": urlsplit(url).netloc.rpartition("@")[2], "Connection": "close"}
+    return pinned(url, addresses[0])
+
+
+def pinned(url: str, ip: IPAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The request for ``url`` sent to ``ip``: ``Host`` and TLS (SNI and certificate check)
+    keep the URL's name, so the receiver and its certificate see what they would have."""
+    parts = urlsplit(url)
+    headers = {"Host": parts.netloc.rpartition("@")[2], "Connection": "close"}
     # close: a pooled connection keyed by the bare address must not carry another name's request
-    extensions: dict[str, Any] = {"sni_hostname": host} if urlsplit(url).scheme == "https" else {}
-    return pin(url, addresses[0]), headers, extensions
+    extensions: dict[str, Any] = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    return pin(url, ip), headers, extensions
 
 
 def summary(event: str, data: dict[str, Any]) -> str:
