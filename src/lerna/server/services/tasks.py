@@ -132,12 +132,13 @@ def load_weights(row: ModelVersion) -> tuple[Manifest, dict[str, np.ndarray]]:
     return load_archive(row.archive)
 
 
-_layouts: dict[tuple[int, int], list[ArraySpec]] = {}
+_layouts: dict[tuple[int, float, int], list[ArraySpec]] = {}
 
 
 def layout(session: Session, task: MLTask, version: int) -> list[ArraySpec]:
-    """Array layout of a version (immutable once written, so cached per process)."""
-    key = (task.id, version)
+    """Array layout of a version (immutable once written, so cached per process). The key
+    carries the task's creation time: ids repeat when a process meets a re-created database."""
+    key = (task.id, task.created_at.timestamp(), version)
     if key not in _layouts:
         _layouts[key] = load_weights(get_version(session, task.id, version))[0].arrays
     return _layouts[key]
