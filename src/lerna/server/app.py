@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from lerna import __version__
-from lerna.server.db import make_engine, make_session_factory, transaction
+from lerna.server.db import make_engine, make_read_engine, make_session_factory, transaction
 from lerna.server.errors import install_handlers
 from lerna.server.migrate import upgrade
 from lerna.server.routers import apps, auth, device, ops, recommendations, secure, two_server
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     engine = make_engine(settings.db_url)
     if migrate:
         upgrade(engine)
+    read_engine = make_read_engine(settings.db_url, engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         stop.set()
         thread.join(timeout=5)
         engine.dispose()
+        read_engine.dispose()
 
     app = FastAPI(
         title="Lerna FL-API",
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.read_session_factory = make_session_factory(read_engine)
     app.state.jwt_secret = settings.resolved_jwt_secret()
     if settings.cors_origins:
         app.add_middleware(

@@ -30,3 +30,11 @@ def training_device(session: Session, request: Request) -> Device:
     device = devices.authenticate(session, auth[7:] if auth.lower().startswith("bearer ") else None)
     devices.require_training(device)
     return device
+
+
+def reading_device(session: Session, request: Request) -> Device:
+    """``training_device`` for read-only transactions: the lookup writes nothing."""
+    auth = request.headers.get("authorization", "")
+    device = devices.identify(session, auth[7:] if auth.lower().startswith("bearer ") else None)
+    devices.require_training(device)
+    return device

@@ -110,6 +110,30 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+def make_read_engine(url: str, engine: Engine) -> Engine:
+    """The engine for read-only transactions. On SQLite it opens its own connections that
+    begin deferred (a WAL snapshot: no writer lock, never waits for writers) and refuse any
+    write (``query_only``), so a read path that starts writing fails loudly in the tests. Other
+    databases take no table lock for plain reads: they share the writers' engine."""
+    if not url.startswith("sqlite"):
+        return engine
+    reader = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS})
+
+    @event.listens_for(reader, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
+        cur.execute("PRAGMA query_only=ON")
+        cur.close()
+
+    @event.listens_for(reader, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    return reader
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

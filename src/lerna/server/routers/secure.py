@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from lerna.core.protocol import SecAggStatus
-from lerna.server.bodies import read_limited, training_device
+from lerna.server.bodies import read_limited, reading_device, training_device
 from lerna.server.deps import CurrentDevice, SessionDep
 from lerna.server.errors import NotFound
-from lerna.server.models import Round
+from lerna.server.models import MLTask, Round
 from lerna.server.services import rounds, secure_rounds
 
 router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
@@ -38,12 +38,35 @@ def _round(session: SessionDep, round_id: int, device: CurrentDevice) -> Round:
 
 
 @router.get("/{round_id}/secagg", response_model=SecAggStatus)
-def secagg_status(round_id: int, device: CurrentDevice, session: SessionDep) -> SecAggStatus:
-    rnd = _round(session, round_id, device)
-    task = rounds.lock_task(session, rnd.task_id)
-    if rnd.state == "open":
-        rounds._close_if_due(session, task, rnd, datetime.now(UTC))
-    return secure_rounds.status(session, rnd, device)
+async def secagg_status(round_id: int, request: Request) -> SecAggStatus:
+    return await run_in_threadpool(_status, request, round_id)
+
+
+def _status(request: Request, round_id: int) -> SecAggStatus:
+    """Most polls are answered from a read-only transaction, outside the writers' queue; a
+    poll that may have to move the round on (a deadline passed) takes the task lock."""
+    with request.app.state.read_session_factory() as session, session.begin():
+        device = reading_device(session, request)
+        rnd = session.get(Round, round_id)
+        if rnd is None or not secure_rounds.is_secure(rnd):
+            return _locked_status(request, round_id)  # the locked path says why
+        task = session.get(MLTask, rnd.task_id)
+        if task is None or task.app_id != device.app_id:
+            raise NotFound(f"round {round_id} not found")
+        status = secure_rounds.read_status(session, rnd, device, datetime.now(UTC))
+        if status is not None:
+            return status
+    return _locked_status(request, round_id)
+
+
+def _locked_status(request: Request, round_id: int) -> SecAggStatus:
+    with request.app.state.session_factory() as session, session.begin():
+        device = training_device(session, request)
+        rnd = _round(session, round_id, device)
+        task = rounds.lock_task(session, rnd.task_id)
+        if rnd.state == "open":
+            rounds._close_if_due(session, task, rnd, datetime.now(UTC))
+        return secure_rounds.status(session, rnd, device)
 
 
 @router.post("/{round_id}/secagg/{kind}", response_model=SecAggStatus)

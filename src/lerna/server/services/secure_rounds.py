@@ -198,17 +198,54 @@ def _party(session: Session, rnd: Round, device: Device) -> int:
 
 
 def status(session: Session, rnd: Round, device: Device) -> SecAggStatus:
-    base = {
-        "round_id": rnd.id,
-        "stage": rnd.stage if rnd.state == "open" else rnd.state,
-        "failure": rnd.failure,
-    }
     if rnd.state != "open" or rnd.stage == "selection":
-        return SecAggStatus(**base)
+        return _bare_status(rnd)
     party = _party(session, rnd, device)
     srv, _ = _server(session, rnd)
+    return _status_from(srv, rnd, party)
+
+
+def _bare_status(rnd: Round) -> SecAggStatus:
+    return SecAggStatus(
+        round_id=rnd.id,
+        stage=rnd.stage if rnd.state == "open" else rnd.state,
+        failure=rnd.failure,
+    )
+
+
+def read_status(session: Session, rnd: Round, device: Device, now: datetime) -> SecAggStatus | None:
+    """The status from a read-only transaction, or None when only the locked path may answer.
+
+    What a device downloads at a stage (its key directory, its inbox, the unmask request) was
+    fixed when the previous stage closed; messages of the current stage never change it. So
+    when this process's protocol object is at the stage the committed round row shows, its
+    answer for the device is final and safe to read while a writer adds messages. Anything
+    else (a deadline passed, selection, a process that has not caught up) goes the locked way.
+    """
+    if rnd.state != "open":
+        return _bare_status(rnd)
+    if rnd.stage not in STAGES or rnd.stage_deadline is None or now >= aware(rnd.stage_deadline):
+        return None
+    with _cache_lock:
+        cached = _cache.get(_key(rnd))
+    if cached is None or cached[1].state.stage != rnd.stage:
+        return None
+    srv = cached[1]
+    try:
+        out = _status_from(srv, rnd, _party(session, rnd, device), strict=True)
+    except ProtocolError:
+        return None
+    # a writer may have finished the stage while this was read: then only the locked path knows
+    return out if srv.state.stage == rnd.stage else None
+
+
+def _status_from(
+    srv: SecAggServer, rnd: Round, party: int, *, strict: bool = False
+) -> SecAggStatus:
     out = SecAggStatus(
-        **base,
+        round_id=rnd.id,
+        stage=rnd.stage,
+        failure=rnd.failure,
         party=party,
         config=srv.config,
         stage_deadline=aware(rnd.stage_deadline) if rnd.stage_deadline else None,
@@ -221,7 +258,9 @@ def status(session: Session, rnd: Round, device: Device) -> SecAggStatus:
         elif rnd.stage == "unmasking":
             out.unmask = srv.unmask_request()
     except ProtocolError:
-        pass  # the device dropped at an earlier stage: nothing for it now
+        if strict:
+            raise
+        # the device dropped at an earlier stage: nothing for it now
     return out
 
 
