@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import ssl
@@ -35,6 +36,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +150,27 @@ def stack(replicas: int, pg_url: str, redis_url: str, tmp: Path) -> Iterator[dic
             "url": f"https://127.0.0.1:{https}",
             "cert": cert,
             "pids": {p.name: p.proc.pid for p in [*procs, nginx] if p.proc},
+            "logs": [p.log for p in procs],
         }
+
+
+def server_checkins(logs: list[Path], start: float, end: float) -> dict[str, float]:
+    """Check-in latency as the replicas logged it (admission queue to response, without nginx,
+    the network or the load generator's own delays) between two wall-clock instants."""
+    ms: list[float] = []
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            if '"/v1/device/tasks/{task_id}/checkin"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+                ts = datetime.fromisoformat(entry["ts"]).timestamp()
+            except (ValueError, KeyError):
+                continue
+            if start <= ts <= end:
+                ms.append(float(entry["ms"]))
+    lat = np.asarray(ms or [float("nan")])
+    return {"p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99))}
 
 
 class Recorder:
@@ -359,13 +381,17 @@ async def run(
         ]
         await asyncio.sleep(warmup)  # first check-ins (cache fills, first round) not measured
         rec.recording, measured = True, time.perf_counter()
+        wall, client_cpu = time.time(), time.process_time()
         await asyncio.gather(*jobs)
         seconds = time.perf_counter() - measured
+        client_cpu = time.process_time() - client_cpu
         row: dict[str, Any] = {
             "devices": n,
             "offered": n / args.interval,
             "seconds": seconds,
             "errors": dict(rec.errors),
+            "window": (wall, wall + seconds),
+            "client_cores": client_cpu / seconds,  # the generator's share of the machine
         }
         for kind in ("checkin", "upload", "download"):
             row[kind] = rec.summary(kind, seconds)
@@ -412,6 +438,7 @@ def main() -> None:
                     servers = [pid for name, pid in s["pids"].items() if name.startswith("fl-api")]
                     row = asyncio.run(run(s["url"], s["cert"], n, args, servers))
                     row["replicas"] = replicas
+                    row["server"] = server_checkins(s["logs"], *row["window"])
                     row["rss"] = {name: tree_rss_mb(pid) for name, pid in s["pids"].items()}
                     rows.append(row)
                     print_row(row, flush=True)
@@ -420,6 +447,8 @@ def main() -> None:
         f" saturation: {args.workers} callers back to back for {args.saturation:g} s"
     )
     print("cpu ms: FL-API CPU per answered check-in during saturation (all replicas)")
+    print("srv p50/p99: paced check-ins as the replicas logged them (from admission to response);")
+    print("gen cores: CPU the load generator itself used during the paced phase (of 2 cores)")
     print("memory (MB RSS, after the run):")
     for row in rows:
         print(
@@ -431,7 +460,7 @@ def main() -> None:
 HEADER = (
     f"{'repl':>4} {'devices':>7} {'offered/s':>9} {'answered/s':>10} {'p50 ms':>7} {'p99 ms':>7}"
     f" {'upload/s':>8} {'p99 ms':>7} {'errors':>6} | {'sat/s':>6} {'p50 ms':>7} {'p99 ms':>7}"
-    f" {'cpu ms':>6}"
+    f" {'cpu ms':>6} | {'srv p50':>7} {'srv p99':>7} {'gen cores':>9}"
 )
 
 
@@ -447,6 +476,7 @@ def print_row(row: dict[str, Any], flush: bool = False) -> None:
         f"{row['replicas']:>4} {row['devices']:>7} {row['offered']:>9.1f} {c['per_s']:>10.1f}"
         f" {c['p50']:>7.1f} {c['p99']:>7.1f} {u['per_s']:>8.1f} {u['p99']:>7.1f} {errors:>6}"
         f" | {sat['per_s']:>6.1f} {sat['p50']:>7.1f} {sat['p99']:>7.1f} {sat['cpu_ms']:>6.1f}"
+        f" | {row['server']['p50']:>7.1f} {row['server']['p99']:>7.1f} {row['client_cores']:>9.2f}"
         + (f"  {row['errors']}" if errors else "")
         + (f"  saturation errors {sat['errors']}" if sat.get("errors") else ""),
         flush=flush,
