@@ -37,8 +37,8 @@ from lerna.mpc.errors import InvalidRequest
 
 
 def locked(session: Session, round_id: str) -> RunningMaskSum | None:
-    """The round's running sum, locked (PostgreSQL) until the transaction ends: seed issues and
-    the answer of a round take turns on it."""
+    """The round's running sum, locked (PostgreSQL) until the transaction ends: seed issues,
+    receipts and the answer of a round take turns on it."""
     return session.get(RunningMaskSum, round_id, with_for_update=True)
 
 

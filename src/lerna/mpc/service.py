@@ -9,9 +9,10 @@ The rules that keep the FL-API from isolating a device live here, in one place:
   the sum, so two overlapping sets can never be differenced;
 - once a round is answered no further seeds are handed out for it.
 
-Seed issues and the answer of one round serialise on the round's running-sum row (and on SQLite
-on the database's write lock), so an answer always sees every issue that committed before it and
-no seed is handed out after it (see `lerna.mpc.running_sums` for why the sum is kept).
+Seed issues, upload receipts and the answer of one round serialise on the round's running-sum
+row (and on SQLite on the database's write lock), so an answer sees every issue and receipt that
+committed before it and none is taken after it (see `lerna.mpc.running_sums` for why the sum is
+kept and why it grows with receipts rather than with seed issues).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class MaskService:
         if length is not None and length > self.settings.max_vector_length:
             raise InvalidRequest(f"vector_length exceeds {self.settings.max_vector_length}")
         if length is not None and length > self.settings.running_sum_max_length:
-            length = None  # too long to rewrite per issue: computed at close instead
+            length = None  # too long to keep a running sum of: computed at close instead
         master = self.settings.secret("master_key")
         for attempt in range(3):
             try:

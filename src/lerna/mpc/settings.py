@@ -39,14 +39,14 @@ class MPCSettings(BaseSettings):
     fold_batch: int = Field(
         8,
         ge=1,
-        description="seed issues folded into a round's running sum at once: the sum is rewritten"
-        " once per batch, and at most batch - 1 accepted masks are left to add at close",
+        description="receipted masks folded into a round's running sum at once: the sum is"
+        " rewritten once per batch, and at most batch - 1 receipted masks are left to add at close",
     )
     running_sum_max_length: int = Field(
         4_000_000,
         ge=0,
-        description="longest vector whose round keeps a running mask sum (it is rewritten at"
-        " every seed issue); longer rounds compute the sum from the set's seeds at close",
+        description="longest vector whose round keeps a running mask sum (it is rewritten once"
+        " per batch of receipts); longer rounds compute the sum from the set's seeds at close",
     )
 
     @model_validator(mode="after")

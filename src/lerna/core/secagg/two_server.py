@@ -9,10 +9,10 @@ per round, of at least `t` devices (enforced by the service, see `lerna.mpc`).
 
 Why a running sum and a pad: expanding one mask per accepted device when the round closes puts
 n PRG expansions on the round's critical path. The MPC service instead adds each device's mask
-into a per-round running sum when it hands out the seed, and at close subtracts only the masks
-of the devices that took a seed but were not accepted. The stored running sum starts from a
-per-round pad, PRG(HKDF(master, round)), so the database alone (without the master key) holds a
-uniformly random vector, never a sum of masks that could unmask a lone device's upload.
+into a per-round running sum once the FL-API has accepted its upload (the device passes on the
+FL-API's receipt), so at close only a few masks are left to add. The stored running sum starts
+from a per-round pad, PRG(HKDF(master, round)), so the database alone (without the master key)
+holds a uniformly random vector, never a sum of masks that could unmask a lone device's upload.
 
 `_Keystream` is the one call into `cryptography` outside `_crypto`: the same AES-256-CTR stream as
 `_crypto.prg_uint32` (a test checks they agree), written into one reused buffer. It belongs in
