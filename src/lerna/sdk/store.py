@@ -47,6 +47,9 @@ class LocalStore:
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives the app being killed; only a power loss can lose the
+        # newest events, and it saves an fsync per captured event on the phone's flash.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
 
     @contextmanager
