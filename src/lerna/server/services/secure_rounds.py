@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, select, update
 from sqlalchemy.orm import Session
 
 from lerna.core.dp import PrivacyConfig
@@ -71,6 +71,7 @@ _cache_lock = threading.Lock()
 @event.listens_for(Session, "after_rollback")
 def _forget_touched(session: Session) -> None:
     """A rolled-back request may have advanced a cached server past the database: drop it."""
+    session.info.pop("secagg_caught_up", None)
     for key in session.info.pop("secagg_touched", set()):
         with _cache_lock:
             _cache.pop(key, None)
@@ -79,6 +80,7 @@ def _forget_touched(session: Session) -> None:
 @event.listens_for(Session, "after_commit")
 def _keep_touched(session: Session) -> None:
     session.info.pop("secagg_touched", None)
+    session.info.pop("secagg_caught_up", None)
 
 
 def privacy_of(rnd: Round) -> PrivacyConfig:
@@ -123,10 +125,15 @@ def _key(rnd: Round) -> tuple[int, str]:
 
 
 def _server(session: Session, rnd: Round) -> tuple[SecAggServer, int]:
-    """The round's protocol server, caught up with every row in the log."""
+    """The round's protocol server, caught up with every row in the log.
+
+    Once caught up inside a transaction that holds the task lock, no other writer can add
+    rows to this round's log until it ends, so later calls in it skip the query."""
     key = _key(rnd)
     with _cache_lock:
         cached = _cache.get(key)
+    if cached and key in session.info.get("secagg_caught_up", set()):
+        return cached[1], cached[0]
     seq, srv = (
         cached if cached else (0, SecAggServer.start(RoundConfig.model_validate(rnd.secagg_config)))
     )
@@ -150,6 +157,7 @@ def _server(session: Session, rnd: Round) -> tuple[SecAggServer, int]:
         assert agg is not None
         srv.state.masked_sum = agg.weighted_sum
     session.info.setdefault("secagg_touched", set()).add(key)
+    session.info.setdefault("secagg_caught_up", set()).add(key)
     with _cache_lock:
         _cache[key] = (seq, srv)
     return srv, seq
@@ -299,9 +307,13 @@ def receive(
         code = "replay" if "replayed" in str(exc) else "protocol"
         raise Conflict(f"secure aggregation refused the message: {exc}", code) from None
     if kind == "masked":
-        agg = session.get(RoundAggregate, rnd.id, with_for_update=True)
-        assert agg is not None
-        agg.weighted_sum = srv.state.masked_sum
+        # the new running sum is already in memory: write it without reading the old one
+        session.execute(
+            update(RoundAggregate)
+            .where(RoundAggregate.round_id == rnd.id)
+            .values(weighted_sum=srv.state.masked_sum)
+            .execution_options(synchronize_session=False)
+        )
         rnd.uploads += 1
         body = b""
     _append(session, rnd, seq, kind, party, body)
