@@ -100,6 +100,15 @@ def _in_progress(outcome: RoundOutcome | str) -> bool:
     return isinstance(outcome, RoundOutcome) and outcome.status == "in_progress"
 
 
+def _reported(outcomes: list[RoundOutcome | str], version: int) -> list[dict[str, float]]:
+    """Held-out metrics the devices reported for ``version`` with their round outcome."""
+    return [
+        o.metrics
+        for o in outcomes
+        if isinstance(o, RoundOutcome) and o.version == version and o.metrics
+    ]
+
+
 def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     if not rows:
         return dict.fromkeys(REPORT_METRICS, 0.0)
@@ -127,6 +136,7 @@ class Fleet:
         )
         self.rng = np.random.default_rng(config.seed)
         self._dropping: set[int] = set()
+        self._sampled = False
         self._dropped: set[int] = set()
 
     def _parallel(
@@ -236,13 +246,15 @@ class Fleet:
         n = len(self.users)
         everyone = list(range(n))
         sample = everyone if n <= self.config.eval_sample else self._draw(self.config.eval_sample)
+        # with a sampled cohort, the devices' own reports would cover only that cohort
+        self._sampled = bool(self.config.cohort and self.config.cohort < n)
         clock = time.monotonic()
         with self.progress:
             self.setup()
             result.timings["setup"] = time.monotonic() - clock
             for number in range(1, self.config.rounds + 1):
                 started = time.monotonic()
-                base = self.clients[0].version
+                base = result.rounds[-1].version if result.rounds else self.clients[0].version
                 cohort = (
                     everyone
                     if not self.config.cohort or self.config.cohort >= n
@@ -265,15 +277,22 @@ class Fleet:
                 )
                 version = self._wait_for_version(base)
                 seconds = time.monotonic() - started
-                last = number == self.config.rounds
-                measured = everyone if last else sample
-                label = f"evaluating v{version} on {len(measured)} devices"
-                clock = time.monotonic()
-                metrics = [m for m in self._parallel(label, self._evaluate, measured) if m]
                 result.timings["rounds"] = result.timings.get("rounds", 0.0) + seconds
-                result.timings["evaluation"] = (
-                    result.timings.get("evaluation", 0.0) + time.monotonic() - clock
-                )
+                if result.rounds and not self._sampled:
+                    # each device measured the version it trained from on its held-out data
+                    # before training (exactly what ``evaluate`` does after a sync): the
+                    # previous round's figure, from every device that took part, for free
+                    result.rounds[-1].metrics = _mean(_reported(outcomes, base))
+                last = number == self.config.rounds
+                metrics: list[dict[str, float]] = []
+                if last or self._sampled:
+                    measured = everyone if last else sample
+                    label = f"evaluating v{version} on {len(measured)} devices"
+                    clock = time.monotonic()
+                    metrics = [m for m in self._parallel(label, self._evaluate, measured) if m]
+                    result.timings["evaluation"] = (
+                        result.timings.get("evaluation", 0.0) + time.monotonic() - clock
+                    )
                 result.rounds.append(
                     RoundReport(number, version, uploaded, dropped, seconds, _mean(metrics))
                 )
