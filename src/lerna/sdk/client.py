@@ -162,7 +162,7 @@ class LernaClient:
         self.model = create_model(self.task.model_type, spec, hyper, seed=0)
         self._restore_personal_state()
         self._load_cached_model()
-        self.sync()
+        self._sync_to(self.task.current_version)  # the task list just said which is current
         return self
 
     def stop(self) -> None:
@@ -326,6 +326,10 @@ class LernaClient:
         """Pick up a newer global model; True when one was installed."""
         assert self.task is not None
         current = next(t for t in self.api.tasks() if t.id == self.task.id).current_version
+        return self._sync_to(current)
+
+    def _sync_to(self, current: int) -> bool:
+        assert self.task is not None
         if current == self.version:
             return False
         return self._install(self.api.model(self.task.id, current))
