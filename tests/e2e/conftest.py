@@ -67,6 +67,7 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         **os.environ,
         "LERNA_DATA_DIR": str(tmp_path / "data"),
         "LERNA_WEBHOOK_ALLOW_HTTP": "true",  # the receiver is plain HTTP on loopback
+        "LERNA_WEBHOOK_ALLOW_PRIVATE": "true",  # ... and loopback is a private address
     }
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(

@@ -172,7 +172,7 @@ def test_the_epsilon_budget_stops_training(api: ApiClient, tmp_path: Path) -> No
     budget = (one + two) / 2  # affords exactly one round
     privacy = {"mode": "secagg+", **DP, "epsilon_budget": budget}
     headers, app, task, clients = _fleet(api, tmp_path, privacy)
-    assert {o.status for o in _round(clients)} == {"completed"}
+    assert {o.status for o in _round(clients)} <= {"completed", "uploaded"}
     assert _wait_for_version(api, headers, app, task, 1)["epsilon"] == pytest.approx(one)
     again = clients[0].round_step()
     assert again.status == "waiting" and "privacy budget spent" in (again.reason or "")

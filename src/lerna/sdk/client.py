@@ -409,17 +409,21 @@ class LernaClient:
         """Advance this device's part in the current round as far as possible without waiting.
 
         For a plain round that is check-in, training and upload. For a secure round it is
-        check-in and training the first time, then one protocol stage per call until the round
-        is ``completed`` (or ``failed``/``dropped``).
+        check-in and training the first time, then one protocol stage per call until this
+        device's last message is in: ``uploaded`` once its unmasking answer was accepted (the
+        round finishes without it, as a plain round does after the upload), or ``completed``
+        / ``failed`` / ``dropped`` when the round ended first.
         """
         if self._secure is not None:
             secure = self._secure
             progress = secure.step()
-            if secure.done:
-                self._secure = None
             status: OutcomeStatus = "in_progress"
             if progress in ("completed", "failed", "dropped"):
                 status = progress
+            elif progress == "unmasking" and "unmasking" in secure.sent:
+                status = "uploaded"  # nothing left for this device to do
+            if status != "in_progress":
+                self._secure = None
             base = self._pending_outcome
             return RoundOutcome(
                 status,
@@ -469,7 +473,8 @@ class LernaClient:
                 self.api, assignment.round_id, vector, self.task.privacy, self.rng
             )
             self._pending_outcome = outcome
-            return self.round_step()
+            # the first stage opens only when the cohort is full: the next call polls for it
+            return outcome
         meta = UploadMeta(
             round_id=assignment.round_id,
             base_version=assignment.base_version,

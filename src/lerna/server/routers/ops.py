@@ -19,7 +19,7 @@ from lerna import __version__
 from lerna.server import cache as cache_mod
 from lerna.server import logging_setup, metrics, ratelimit
 from lerna.server.routers import logs, remote_config, webhooks
-from lerna.server.services import logstore
+from lerna.server.services import devices, logstore
 from lerna.server.services.webhooks import SecretBox
 from lerna.server.settings import Settings
 from lerna.server.webhook_worker import WebhookWorker
@@ -55,6 +55,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     logging_setup.configure(settings.log_format)
     app.state.secret_box = SecretBox(settings.resolved_secrets_key())
     app.state.cache = cache_mod.make_cache(settings.redis_url)
+    for engine in {app.state.engine, app.state.read_engine}:
+        devices.use_cache(engine, app.state.cache, settings.device_cache_seconds)
     app.state.log_store = logstore.make_store(settings)
     app.state.metrics = metrics.Metrics(app.state.session_factory)
     app.add_middleware(ratelimit.ConcurrencyLimitMiddleware, limit=_inflight_limit(app, settings))
