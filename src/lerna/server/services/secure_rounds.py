@@ -66,6 +66,7 @@ STAGE_OF_KIND = {
 # process (tests, or a re-created database) can never share an entry.
 _cache: dict[tuple[int, str], tuple[int, SecAggServer]] = {}
 _cache_lock = threading.Lock()
+_parties: dict[tuple[int, str], dict[int, int]] = {}  # same keys: device id -> party number
 
 
 @event.listens_for(Session, "after_rollback")
@@ -195,14 +196,24 @@ def _append(
 
 
 def _party(session: Session, rnd: Round, device: Device) -> int:
-    part = session.scalar(
-        select(RoundParticipant).where(
-            RoundParticipant.round_id == rnd.id, RoundParticipant.device_id == device.id
-        )
-    )
-    if part is None or part.party is None:
+    """The device's party number. Numbers are fixed once when the first stage opens, so each
+    process reads a round's whole table once (one query instead of one per message)."""
+    key = _key(rnd)
+    with _cache_lock:
+        parties = _parties.get(key)
+    if parties is None:
+        rows = session.execute(
+            select(RoundParticipant.device_id, RoundParticipant.party).where(
+                RoundParticipant.round_id == rnd.id, RoundParticipant.party.is_not(None)
+            )
+        ).all()
+        parties = {int(device_id): int(party or 0) for device_id, party in rows}
+        with _cache_lock:
+            _parties[key] = parties
+    party = parties.get(device.id)
+    if party is None:
         raise Forbidden("this device is not a party of the round", "not_selected")
-    return part.party
+    return party
 
 
 def status(session: Session, rnd: Round, device: Device) -> SecAggStatus:
@@ -378,6 +389,7 @@ def cleanup(session: Session, rnd: Round) -> None:
         session.delete(agg)
     with _cache_lock:
         _cache.pop(_key(rnd), None)
+        _parties.pop(_key(rnd), None)
 
 
 def unpack_sum(total: np.ndarray, num_params: int) -> Any:
