@@ -154,6 +154,11 @@ def demo(
         size = min(n, cohort) if cohort else n
         privacy_cfg = demo_mod.privacy_config(privacy, size, dropout, noise_multiplier)
         hyper = demo_mod.model_hyper(kind, n, size)
+        if noise_multiplier > 0:  # the DP form's clip norm and size (docs/privacy.md)
+            from lerna.sim.private_evaluation import DP_CLIP, DP_HYPER
+
+            privacy_cfg["clip_norm"] = DP_CLIP.get(kind, privacy_cfg["clip_norm"])
+            hyper = {**DP_HYPER.get(kind, {}), **hyper}
         ids = demo_mod.provision(server.url, size, kind, data, privacy_cfg, hyper)
         storage = demo_mod.new_run_dir(settings.data_dir)
         result = demo_mod.run_fleet(

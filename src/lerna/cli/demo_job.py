@@ -26,9 +26,9 @@ def privacy_config(
 ) -> dict[str, Any]:
     """The demo's privacy section: secure aggregation by default; DP noise when asked for.
 
-    The federated factorization model averages sufficient statistics whose per-device values
-    are tiny, so Gaussian noise at any useful epsilon drowns them; DP is therefore off unless
-    ``--noise-multiplier`` is given (see docs/privacy.md)."""
+    DP costs accuracy (NDCG@10 about 0.12 at epsilon 8 against 0.16 without, docs/privacy.md),
+    so it is off unless ``--noise-multiplier`` is given; devices then train the model's
+    per-user form, and the demo uses its clip norm and size."""
     threshold = max(2, devices // 2)
     return {
         "mode": mode,
