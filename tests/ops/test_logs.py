@@ -2,20 +2,70 @@
 
 from __future__ import annotations
 
+import socket
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import boto3
 import pytest
 
 from lerna.server.errors import NotFound
-from lerna.server.services.logstore import FileLogStore, LogStore, MemoryLogStore, new_key
+from lerna.server.services.logstore import (
+    FileLogStore,
+    LogStore,
+    MemoryLogStore,
+    S3LogStore,
+    make_store,
+    new_key,
+)
+from lerna.server.settings import Settings
 from tests.ops.conftest import OpsClient
 
 
-@pytest.fixture(params=["memory", "filesystem"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LogStore]:
-    yield MemoryLogStore() if request.param == "memory" else FileLogStore(tmp_path / "logs")
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server over HTTP on loopback (moto's server: there is no S3 here)."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(params=["memory", "filesystem", "s3"])
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LogStore]:
+    if request.param == "memory":
+        yield MemoryLogStore()
+    elif request.param == "filesystem":
+        yield FileLogStore(tmp_path / "logs")
+    else:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        bucket = f"logs-{uuid.uuid4().hex[:12]}"
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+        settings = Settings(
+            log_storage="s3",
+            log_s3_bucket=bucket,
+            log_s3_endpoint_url=endpoint,
+            data_dir=tmp_path,
+            _env_file=None,
+        )
+        store = make_store(settings)
+        assert isinstance(store, S3LogStore)
+        yield store
 
 
 def test_store_keeps_apps_apart_and_purges_old_days(store: LogStore) -> None:
