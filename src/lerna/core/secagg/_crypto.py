@@ -101,3 +101,22 @@ def prg_uint32(seed: bytes, length: int) -> npt.NDArray[np.uint32]:
     encryptor = Cipher(algorithms.AES(seed), modes.CTR(_ZERO_IV)).encryptor()
     stream = encryptor.update(bytes(4 * length)) + encryptor.finalize()
     return np.frombuffer(stream, dtype="<u4").astype(np.uint32, copy=False)
+
+
+class Keystream:
+    """PRG(seed) for many seeds of one length, each written over the same buffer."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self._zeros = bytes(4 * length)
+        self._out = bytearray(4 * length + 15)  # update_into wants block-size slack
+
+    def expand(self, seed: bytes) -> npt.NDArray[np.uint32]:
+        """The keystream of `seed` as a uint32 view of the shared buffer (valid until the next
+        call): identical to `prg_uint32(seed, length)`."""
+        if len(seed) != KEY_BYTES:
+            raise ValueError(f"PRG seed must be {KEY_BYTES} bytes, got {len(seed)}")
+        encryptor = Cipher(algorithms.AES(seed), modes.CTR(_ZERO_IV)).encryptor()
+        encryptor.update_into(self._zeros, self._out)
+        encryptor.finalize()
+        return np.frombuffer(self._out, dtype="<u4", count=self.length)

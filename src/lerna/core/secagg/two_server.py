@@ -14,9 +14,8 @@ FL-API's receipt), so at close only a few masks are left to add. The stored runn
 from a per-round pad, PRG(HKDF(master, round)), so the database alone (without the master key)
 holds a uniformly random vector, never a sum of masks that could unmask a lone device's upload.
 
-`_Keystream` is the one call into `cryptography` outside `_crypto`: the same AES-256-CTR stream as
-`_crypto.prg_uint32` (a test checks they agree), written into one reused buffer. It belongs in
-`_crypto`; it sits here until that module's owner moves it.
+Masks are expanded with `_crypto.Keystream`: the same AES-256-CTR stream as
+`_crypto.prg_uint32` (a test checks they agree), written into one reused buffer.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from lerna.core.secagg import _crypto
 from lerna.core.secagg.messages import as_uint32
@@ -66,25 +64,6 @@ def mask_update(seed: bytes, quantised: npt.ArrayLike, length: int) -> npt.NDArr
     return as_uint32(quantised, length) + _crypto.prg_uint32(seed, length)
 
 
-class _Keystream:
-    """PRG(seed) for many seeds of one length, each written over the same buffer."""
-
-    def __init__(self, length: int) -> None:
-        self.length = length
-        self._zeros = bytes(4 * length)
-        self._out = bytearray(4 * length + 15)  # update_into wants block-size slack
-
-    def expand(self, seed: bytes) -> npt.NDArray[np.uint32]:
-        """The keystream of `seed` as a uint32 view of the shared buffer (valid until the next
-        call): identical to `_crypto.prg_uint32(seed, length)`."""
-        if len(seed) != _crypto.KEY_BYTES:
-            raise ValueError(f"PRG seed must be {_crypto.KEY_BYTES} bytes, got {len(seed)}")
-        encryptor = Cipher(algorithms.AES(seed), modes.CTR(bytes(16))).encryptor()
-        encryptor.update_into(self._zeros, self._out)
-        encryptor.finalize()
-        return np.frombuffer(self._out, dtype="<u4", count=self.length)
-
-
 def add_masks(
     total: npt.NDArray[np.uint32], seeds: Iterable[bytes], subtract: bool = False
 ) -> npt.NDArray[np.uint32]:
@@ -94,7 +73,7 @@ def add_masks(
     (a fresh 4d-byte buffer per seed costs more in page faults than the cipher does)."""
     if total.dtype != np.uint32 or total.ndim != 1:
         raise ValueError("total must be a 1-D uint32 vector")
-    stream = _Keystream(total.shape[0])
+    stream = _crypto.Keystream(total.shape[0])
     op = np.subtract if subtract else np.add
     for seed in seeds:
         op(total, stream.expand(seed), out=total)
