@@ -100,6 +100,33 @@ def test_round_trip_cancels_masks(client: TestClient) -> None:
     np.testing.assert_array_equal(total, expected)
 
 
+def test_binary_answer_carries_the_same_sum(client: TestClient) -> None:
+    """``Accept: application/octet-stream`` (what the FL-API sends) gets the raw vector."""
+    rng = np.random.default_rng(1)
+    devices = [f"dev-{i}" for i in range(6)]
+    updates = {d: rng.integers(0, 2**32, D, dtype=np.uint32) for d in devices}
+    masked = {d: two_server.mask_update(_seed(client, d), updates[d], D) for d in devices}
+    r = client.post(
+        f"/v1/rounds/{ROUND}/mask-sum",
+        json={"device_ids": devices, "vector_length": D},
+        headers={**API, "Accept": "application/octet-stream"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert r.headers["x-lerna-device-count"] == "6" and r.headers["x-lerna-vector-length"] == str(D)
+    assert r.headers["x-lerna-noise-added"] == "0" and len(r.content) == 4 * D
+    total = np.frombuffer(r.content, dtype="<u4").astype(np.uint32)
+    for d in devices:
+        total += masked[d]
+    np.testing.assert_array_equal(total, sum(updates.values(), np.zeros(D, dtype=np.uint32)))
+    again = client.post(
+        f"/v1/rounds/{ROUND}/mask-sum",
+        json={"device_ids": devices, "vector_length": D},
+        headers={**API, "Accept": "application/octet-stream"},
+    )
+    assert again.status_code == 409 and again.json()["code"] == "round_closed"
+
+
 def test_malicious_fl_api_is_refused(client: TestClient) -> None:
     devices = [f"dev-{i}" for i in range(8)]
     for d in devices:

@@ -114,7 +114,10 @@ class MPCLink:
                 resp = http.post(
                     f"/v1/rounds/{mpc_round_id}/mask-sum",
                     json=body,
-                    headers={"Authorization": f"Bearer {self.token}"},
+                    headers={
+                        "Authorization": f"Bearer {self.token}",
+                        "Accept": "application/octet-stream, application/json;q=0.5",
+                    },
                 )
         except httpx.HTTPError as exc:
             raise MPCUnavailable(f"MPC service unreachable: {exc}") from None
@@ -127,6 +130,8 @@ class MPCLink:
             except ValueError:
                 code, detail = "refused", resp.text[:200]
             raise MPCRefused(code, detail)
+        if resp.headers.get("content-type", "").startswith("application/octet-stream"):
+            return _raw_answer(resp, len(device_ids), vector_length)
         try:
             answer = _MaskSum.model_validate(resp.json())
             if answer.device_count != len(device_ids) or answer.vector_length != vector_length:
@@ -134,3 +139,20 @@ class MPCLink:
             return decode_vector(base64.b64decode(answer.negated_mask_sum), vector_length)
         except (ValueError, ValidationError, ProtocolError) as exc:
             raise MPCRefused("bad_answer", f"unreadable answer: {exc}") from None
+
+
+def _raw_answer(
+    resp: httpx.Response, device_count: int, vector_length: int
+) -> npt.NDArray[np.uint32]:
+    """The binary answer: the vector as the body, what it answers in headers."""
+    try:
+        count = int(resp.headers.get("x-lerna-device-count", "-1"))
+        length = int(resp.headers.get("x-lerna-vector-length", "-1"))
+    except ValueError:
+        count = length = -1
+    if count != device_count or length != vector_length:
+        raise MPCRefused("bad_answer", "the answer does not match the request")
+    try:
+        return decode_vector(resp.content, vector_length)
+    except (ValueError, ProtocolError) as exc:
+        raise MPCRefused("bad_answer", f"unreadable answer: {exc}") from None
