@@ -25,14 +25,27 @@ engine = config.attributes.get("engine") or create_engine(
 )
 
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        version_table=VERSION_TABLE,
-        include_name=_ours,
-        render_as_batch=True,
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    raw: Any = None
+    if connection.dialect.name == "sqlite":
+        # pysqlite commits DDL as it goes; an explicit BEGIN makes the whole upgrade one
+        # transaction, so a process killed mid-migration leaves the previous schema, never
+        # tables without a version stamp (the pooled connection gets its mode back after)
+        raw = connection.connection.dbapi_connection
+        previous = raw.isolation_level
+        raw.isolation_level = None
+        connection.exec_driver_sql("BEGIN")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            version_table=VERSION_TABLE,
+            include_name=_ours,
+            render_as_batch=True,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+    finally:
+        if raw is not None:
+            raw.isolation_level = previous
