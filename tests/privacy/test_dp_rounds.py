@@ -6,15 +6,15 @@ model beats the random initial version on a synthetic taste data set whose answe
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
+from fastapi import FastAPI
 from tests.helpers import ApiClient
+from tests.server.test_two_server_rounds import platform  # the FL-API with the MPC mounted
 
 from lerna.core.dp import PrivacyAccountant
 from lerna.sdk import LernaClient
@@ -30,9 +30,8 @@ HYPER = {"dim": 4}  # per_user is left out on purpose: the SDK must pick it unde
 # Twelve users carry little signal, so the noise is weak here (epsilon ~535 after two rounds);
 # quality at real epsilons is measured on MovieLens over HTTP (docs/privacy.md).
 Z = 0.05
+__all__ = ["platform"]  # the fixture, re-exported so pytest finds it here
 DP = {"threshold": 6, "clip_norm": 3.0, "noise_multiplier": Z, "epsilon_budget": None}
-TOKEN = "fl-api-token-for-tests-" + "k" * 24
-TICKET_KEY = "ticket-key-for-tests-" + "q" * 24
 
 
 @pytest.fixture
@@ -40,42 +39,6 @@ def database_url(tmp_path: Path) -> str:
     """SQLite only: the DP arithmetic does not depend on the database, and the round machinery
     is run on PostgreSQL by tests/server."""
     return f"sqlite:///{tmp_path / 'lerna.db'}"
-
-
-@pytest.fixture
-def platform(database_url: str, tmp_path: Path) -> Iterator[ApiClient]:
-    """The FL-API with the real MPC service mounted at /mpc, as `lerna serve all` wires them."""
-    from lerna.mpc.app import create_app as create_mpc
-    from lerna.mpc.settings import MPCSettings
-    from lerna.server.app import create_app
-    from lerna.server.services.mpc_client import SyncASGITransport
-    from lerna.server.settings import Settings
-
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        jwt_secret="x" * 40,
-        tick_seconds=0.2,
-        mpc_token=TOKEN,
-        mpc_ticket_key=TICKET_KEY,
-        _env_file=None,
-    )
-    app = create_app(settings)
-    mpc = create_mpc(
-        MPCSettings(
-            data_dir=tmp_path / "mpc",
-            master_key="m" * 48,
-            ticket_key=TICKET_KEY,
-            api_token=TOKEN,
-            threshold=3,
-        )
-    )
-    app.mount("/mpc", mpc)
-    app.state.mpc_link.attach(SyncASGITransport(mpc))
-    with TestClient(app) as client:
-        yield ApiClient(client)
-    app.state.engine.dispose()
-    mpc.state.engine.dispose()
 
 
 def _history(user: int) -> list[tuple[datetime, str, bool]]:
@@ -146,9 +109,9 @@ def _ndcg(clients: list[LernaClient]) -> float:
 
 @pytest.mark.parametrize("mode", ["secagg+", "two-server"])
 def test_dp_rounds_with_fcf_record_epsilon_and_beat_random(
-    platform: ApiClient, tmp_path: Path, mode: str
+    platform: tuple[ApiClient, FastAPI], tmp_path: Path, mode: str
 ) -> None:
-    api = platform
+    api, _ = platform
     headers, app, task, clients = _fleet(api, tmp_path, {"mode": mode, **DP})
     assert clients[0].model.hyper.per_user is True
     random_ndcg = _ndcg(clients)
