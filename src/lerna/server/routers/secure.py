@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from lerna.core.protocol import SecAggStatus
 from lerna.server.bodies import read_limited, reading_device, training_device
-from lerna.server.deps import CurrentDevice, SessionDep
 from lerna.server.errors import NotFound
-from lerna.server.models import MLTask, Round
+from lerna.server.models import Device, MLTask, Round
 from lerna.server.services import rounds, secure_rounds
 
 router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
@@ -24,17 +24,11 @@ router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
 Kind = Literal["keys", "shares", "masked", "unmask"]
 
 
-def _round(session: SessionDep, round_id: int, device: CurrentDevice) -> Round:
-    rnd = session.get(Round, round_id)
-    if rnd is None:
-        raise NotFound(f"round {round_id} not found")
-    task = rounds.lock_task(session, rnd.task_id)
-    if task.app_id != device.app_id:
-        raise NotFound(f"round {round_id} not found")
-    session.refresh(rnd, with_for_update=True)
+def _round(session: Session, round_id: int, device: Device) -> tuple[MLTask, Round]:
+    task, rnd = rounds.lock_round(session, round_id, device)
     if not secure_rounds.is_secure(rnd):
         raise NotFound(f"round {round_id} does not use secure aggregation", "not_secure")
-    return rnd
+    return task, rnd
 
 
 @router.get("/{round_id}/secagg", response_model=SecAggStatus)
@@ -45,25 +39,22 @@ async def secagg_status(round_id: int, request: Request) -> SecAggStatus:
 def _status(request: Request, round_id: int) -> SecAggStatus:
     """Most polls are answered from a read-only transaction, outside the writers' queue; a
     poll that may have to move the round on (a deadline passed) takes the task lock."""
+    status = None
     with request.app.state.read_session_factory() as session, session.begin():
         device = reading_device(session, request)
         rnd = session.get(Round, round_id)
-        if rnd is None or not secure_rounds.is_secure(rnd):
-            return _locked_status(request, round_id)  # the locked path says why
-        task = session.get(MLTask, rnd.task_id)
-        if task is None or task.app_id != device.app_id:
-            raise NotFound(f"round {round_id} not found")
-        status = secure_rounds.read_status(session, rnd, device, datetime.now(UTC))
-        if status is not None:
-            return status
-    return _locked_status(request, round_id)
+        if rnd is not None and secure_rounds.is_secure(rnd):  # else the locked path says why
+            task = session.get(MLTask, rnd.task_id)
+            if task is None or task.app_id != device.app_id:
+                raise NotFound(f"round {round_id} not found")
+            status = secure_rounds.read_status(session, rnd, device, datetime.now(UTC))
+    return status if status is not None else _locked_status(request, round_id)
 
 
 def _locked_status(request: Request, round_id: int) -> SecAggStatus:
     with request.app.state.session_factory() as session, session.begin():
         device = training_device(session, request)
-        rnd = _round(session, round_id, device)
-        task = rounds.lock_task(session, rnd.task_id)
+        task, rnd = _round(session, round_id, device)
         if rnd.state == "open":
             rounds._close_if_due(session, task, rnd, datetime.now(UTC))
         return secure_rounds.status(session, rnd, device)
@@ -79,8 +70,7 @@ async def secagg_message(round_id: int, kind: Kind, request: Request) -> SecAggS
 def _accept(request: Request, round_id: int, kind: Kind, body: bytes) -> SecAggStatus:
     with request.app.state.session_factory() as session, session.begin():
         device = training_device(session, request)
-        rnd = _round(session, round_id, device)
-        task = rounds.lock_task(session, rnd.task_id)
+        task, rnd = _round(session, round_id, device)
         secure_rounds.receive(session, task, rnd, device, kind, body)
         rounds.advance_secure(session, task, rnd, datetime.now(UTC))
         return secure_rounds.status(session, rnd, device)

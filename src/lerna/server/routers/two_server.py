@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 from lerna.core.protocol import MaskedUpload, UploadAccepted
 from lerna.server.bodies import read_limited, training_device
 from lerna.server.errors import Conflict, NotFound, Unprocessable
-from lerna.server.models import Round
 from lerna.server.services import rounds, two_server_rounds
 from lerna.server.services.mpc_client import MPCLink
 from lerna.server.settings import Settings
@@ -53,13 +52,7 @@ def _accept(request: Request, round_id: int, body: bytes) -> tuple[UploadAccepte
         raise Unprocessable("upload must name this round", "bad_update")
     with request.app.state.session_factory() as session, session.begin():
         device = training_device(session, request)
-        rnd = session.get(Round, round_id)
-        if rnd is None:
-            raise NotFound(f"round {round_id} not found")
-        task = rounds.lock_task(session, rnd.task_id)
-        if task.app_id != device.app_id:
-            raise NotFound(f"round {round_id} not found")
-        session.refresh(rnd, with_for_update=True)
+        task, rnd = rounds.lock_round(session, round_id, device)
         if not two_server_rounds.is_two_server(rnd):
             raise NotFound(
                 f"round {round_id} does not use two-server aggregation", "not_two_server"

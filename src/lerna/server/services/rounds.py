@@ -48,6 +48,19 @@ def lock_task(session: Session, task_id: int) -> MLTask:
     return task
 
 
+def lock_round(session: Session, round_id: int, device: Device) -> tuple[MLTask, Round]:
+    """A round of the device's app with its task locked (the lock that serialises every change
+    to a round), refreshed under that lock; another app's round is "not found"."""
+    rnd = session.get(Round, round_id)
+    if rnd is None:
+        raise NotFound(f"round {round_id} not found")
+    task = lock_task(session, rnd.task_id)
+    if task.app_id != device.app_id:
+        raise NotFound(f"round {round_id} not found")
+    session.refresh(rnd, with_for_update=True)
+    return task, rnd
+
+
 def open_round(session: Session, task: MLTask) -> Round | None:
     stmt = select(Round).where(Round.task_id == task.id, Round.state == "open").with_for_update()
     return session.scalar(stmt)
@@ -269,13 +282,7 @@ def upload(
     now: datetime,
 ) -> Round:
     """Add one device's update to the round's running sum, or refuse it with nothing written."""
-    rnd = session.get(Round, round_id)
-    if rnd is None:
-        raise NotFound(f"round {round_id} not found")
-    task = lock_task(session, rnd.task_id)
-    if task.app_id != device.app_id:
-        raise NotFound(f"round {round_id} not found")
-    session.refresh(rnd, with_for_update=True)
+    task, rnd = lock_round(session, round_id, device)
     if rnd.state != "open":
         raise Conflict(f"round {round_id} is {rnd.state}", "round_closed")
     if secure_rounds.is_secure(rnd):
