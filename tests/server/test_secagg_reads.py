@@ -20,14 +20,7 @@ from lerna.sdk.api import DeviceAPI
 from lerna.sdk.secure import SecureRound
 from lerna.server.db import make_engine, make_read_engine
 from tests.helpers import ApiClient
-
-SECURE = {
-    "mode": "secagg+",
-    "threshold": 3,
-    "noise_multiplier": 0,
-    "epsilon_budget": None,
-    "clip_norm": 100.0,
-}
+from tests.server.test_secure_rounds import SECURE
 
 
 def _round_at_share_keys(api: ApiClient, n: int = 4) -> tuple[dict[str, Any], list[SecureRound]]:
