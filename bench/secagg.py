@@ -195,12 +195,12 @@ def bench_two_server(n: int, d: int, dropout: float, seed: int = 0, repeat: int 
     same machine load).
 
     - MPC work off the critical path, spread over the round as devices arrive: per device, check
-      the ticket and record the seed issue; per accepted device, check the FL-API's receipt the
-      device passes on and, a batch at a time, add the masks into the round's running sum (one
-      SQLite transaction per request);
-    - MPC answer (critical path): the service's answer to the one mask-sum request (running sum
-      minus pad plus the few accepted masks not folded yet, the set recorded, in one
-      transaction), and apart from it the FL-API's decoding of the binary answer;
+      the ticket and record the seed issue (one SQLite transaction); per accepted device, check
+      the FL-API's receipt the device passes on and add its mask into the round's running sum
+      in memory (a read-only transaction);
+    - MPC answer (critical path): the service's answer to the one mask-sum request (the set
+      checked and recorded in one transaction, then the running sum, negated), and apart from it
+      the FL-API's decoding of the binary answer;
     - FL-API: the sum of the accepted masked uploads, adding the answer, decoding the mean;
     - plain aggregation: the sum of the accepted float32 uploads and the mean.
     """

@@ -1,11 +1,15 @@
 """Upload receipts end to end: the FL-API answers an accepted masked upload with a receipt, the
-SDK passes it on to the MPC gateway, and the MPC service marks that device's mask as due for its
-running sum; a device that took its seed and vanished is never receipted. On SQLite and
+SDK passes it on to the MPC gateway, and the MPC service adds that device's mask into the round's
+running sum, so that at close no mask is left to expand; a device that took its seed and
+vanished is never receipted, and never in the set. On SQLite and
 PostgreSQL, with the real FL-API and the real MPC app mounted at /mpc (as `lerna serve all`)."""
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from tests.helpers import ApiClient
@@ -27,15 +31,15 @@ from lerna.sdk import two_server as device_side
 __all__ = ["platform"]  # the fixture, re-exported so pytest finds it here
 
 
-def _issues(mpc: FastAPI) -> tuple[int, int]:
+def _issued(mpc: FastAPI) -> int:
     with mpc.state.engine.connect() as conn:
-        row = conn.execute(
-            text("SELECT count(*), sum(CASE WHEN receipted THEN 1 ELSE 0 END) FROM seed_issues")
-        ).one()
-    return int(row[0]), int(row[1] or 0)
+        return int(conn.execute(text("SELECT count(*) FROM seed_issues")).scalar_one())
 
 
-def test_accepted_uploads_are_receipted_at_the_mpc(platform: tuple[ApiClient, FastAPI]) -> None:
+def test_accepted_uploads_are_receipted_at_the_mpc(
+    platform: tuple[ApiClient, FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="lerna.mpc")
     api, mpc = platform
     headers, app, task, devices = _setup(api, 5, selection_seconds=1.5, upload_seconds=1.0)
     _, base = api.model(devices[0], task["id"])
@@ -52,7 +56,9 @@ def test_accepted_uploads_are_receipted_at_the_mpc(platform: tuple[ApiClient, Fa
         _upload(api, devices[i], assignments[i], pack(deltas[i], 100, {}, PRIVACY, rng), i)
     closed = _wait_for(api, headers, app, task)
     assert closed["state"] == "completed" and closed["uploads"] == 4
-    assert _issues(mpc) == (5, 4)
+    assert _issued(mpc) == 5
+    answers = [r.getMessage() for r in caplog.records if r.name == "lerna.mpc"]
+    assert len(answers) == 1 and answers[0].endswith(": 4 devices, 0 masks expanded at close")
     _, new = api.model(devices[0], task["id"])
     expected = flatten(base, layout) + np.mean(deltas[:4], axis=0)
     np.testing.assert_allclose(flatten(new, layout), expected, atol=1e-3)

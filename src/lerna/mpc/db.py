@@ -1,7 +1,7 @@
-"""The MPC service's own tables: which device got a seed for which round, which set was answered
-per round, and each open round's padded running sum of masks. The primary key on
-`answered_sets.round_id` is what makes "one set per round" hold even under concurrent requests:
-the second insert fails, inside the transaction that would have released the sum.
+"""The MPC service's own tables: which device got a seed for which round, and which set was
+answered per round. The primary key on `answered_sets.round_id` is what makes "one set per
+round" hold even under concurrent requests: the second insert fails, and the sum is computed
+only after the first one commits.
 
 The schema is Alembic's (`lerna.mpc.migrate`, version table `mpc_alembic_version`), applied when
 the engine is made; no seed is ever stored (each is re-derived from the master key)."""
@@ -14,15 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     DateTime,
     Engine,
     Integer,
-    LargeBinary,
     String,
     create_engine,
     event,
-    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -37,10 +34,6 @@ class SeedIssue(Base):
     round_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # the FL-API's receipt for this device's upload came (through the device), and whether its
-    # mask is in the round's running sum yet (receipted masks are added in batches)
-    receipted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    folded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class AnsweredSet(Base):
@@ -50,22 +43,6 @@ class AnsweredSet(Base):
     device_count: Mapped[int] = mapped_column(Integer)
     devices_sha256: Mapped[str] = mapped_column(String(64))
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class RunningMaskSum(Base):
-    """PRG(pad of the round) + the masks of the round's `folded` seed issues, mod 2^32, as
-    little-endian uint32. Updated in the transaction that folds a batch of issues, so it always
-    matches `seed_issues`; deleted when the round's one set is answered."""
-
-    __tablename__ = "running_mask_sums"
-
-    round_id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    vector_length: Mapped[int] = mapped_column(Integer)
-    device_count: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # loaded only when a batch is folded or the set answered (an issue reads the small columns),
-    # and the last column, so SQLite reads the others without walking the vector's pages
-    padded_sum: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 def make_engine(url: str) -> Engine:

@@ -5,26 +5,27 @@ The rules that keep the FL-API from isolating a device live here, in one place:
   nothing the FL-API can lower);
 - every device in the set must have fetched its seed for that round (the FL-API cannot pad a
   set with devices that never took part);
-- exactly one set per round is ever answered, recorded in the same transaction that releases
-  the sum, so two overlapping sets can never be differenced;
-- once a round is answered no further seeds are handed out for it.
+- exactly one set per round is ever answered: the answered set's row is committed before the sum
+  is computed, and its primary key refuses a second one, so two overlapping sets can never be
+  differenced;
+- once a round is answered no further seeds or receipts are taken for it.
 
-Seed issues, upload receipts and the answer of one round serialise on the round's running-sum
-row (and on SQLite on the database's write lock), so an answer sees every issue and receipt that
-committed before it and none is taken after it (see `lerna.mpc.running_sums` for why the sum is
-kept and why it grows with receipts rather than with seed issues).
+The running sums (`lerna.mpc.running_sums`) only make the answer cheap; none of these rules
+depends on them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lerna.core.secagg import ProtocolError, two_server
 from lerna.core.secagg.messages import encode_vector
 from lerna.core.secagg.tickets import TicketClaims, verify_receipt, verify_ticket
-from lerna.mpc import running_sums
-from lerna.mpc.db import AnsweredSet, RunningMaskSum, SeedIssue, transaction
+from lerna.mpc.db import AnsweredSet, SeedIssue, transaction
 from lerna.mpc.errors import (
     InvalidRequest,
     NoiseTooLow,
@@ -42,8 +42,11 @@ from lerna.mpc.errors import (
     Unauthorized,
     UnknownDevices,
 )
+from lerna.mpc.running_sums import RunningSums, set_mask_sum
 from lerna.mpc.schemas import MaskSumCreate, MaskSumPublic, ReceiptPublic, SeedPublic
 from lerna.mpc.settings import MPCSettings
+
+log = logging.getLogger("lerna.mpc")
 
 
 class MaskService:
@@ -56,6 +59,9 @@ class MaskService:
         self.settings = settings
         self.sessions = sessions
         self.clock = clock
+        self.sums = RunningSums(
+            settings.running_sum_max_length, settings.running_sum_memory_mb * 2**20
+        )
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -77,29 +83,30 @@ class MaskService:
     def issue_seed(self, claims: TicketClaims) -> SeedPublic:
         """The device's seed for the ticket's round; asking again returns the same seed.
 
-        Two first requests racing for one round or one device: the loser's insert fails on a
-        primary key and it tries again, then finds the winner's rows."""
+        Two first requests racing for one device: the loser's insert fails on the primary key
+        and it tries again, then finds the winner's row."""
         length = claims.vector_length
         if length is not None and length > self.settings.max_vector_length:
             raise InvalidRequest(f"vector_length exceeds {self.settings.max_vector_length}")
-        if length is not None and length > self.settings.running_sum_max_length:
-            length = None  # too long to keep a running sum of: computed at close instead
-        master = self.settings.secret("master_key")
         for attempt in range(3):
             try:
                 with transaction(self.sessions) as session:
-                    running = running_sums.locked(session, claims.round_id)
                     if session.get(AnsweredSet, claims.round_id) is not None:
                         raise RoundClosed("this round's mask sum was already released")
                     if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
-                        running_sums.record_issue(
-                            session, master, running, claims.round_id, claims.device_id, length
+                        session.add(
+                            SeedIssue(
+                                round_id=claims.round_id,
+                                device_id=claims.device_id,
+                                issued_at=datetime.now(UTC),
+                            )
                         )
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise
-        seed = two_server.device_seed(master, claims.round_id, claims.device_id)
+        self.sums.open(claims.round_id, length)
+        seed = two_server.device_seed(self.master_key, claims.round_id, claims.device_id)
         return SeedPublic(round_id=claims.round_id, device_id=claims.device_id, seed=seed)
 
     def receipt_claims(self, receipt: str | None) -> TicketClaims:
@@ -111,23 +118,17 @@ class MaskService:
             raise Unauthorized(exc.reason) from exc
 
     def accept_receipt(self, claims: TicketClaims) -> ReceiptPublic:
-        """The FL-API accepted this device's upload: its mask may join the round's running sum.
+        """The FL-API accepted this device's upload: its mask joins the round's running sum.
 
-        Refused for a device that never took a seed, and once the round's set is answered."""
+        Refused for a device that never took a seed, and once the round's set is answered. Only
+        reads the database: the sum is a cache (see `lerna.mpc.running_sums`)."""
         with transaction(self.sessions) as session:
-            running = running_sums.locked(session, claims.round_id)
             if session.get(AnsweredSet, claims.round_id) is not None:
                 raise RoundClosed("this round's mask sum was already released")
-            issue = session.get(SeedIssue, (claims.round_id, claims.device_id))
-            if issue is None:
+            if session.get(SeedIssue, (claims.round_id, claims.device_id)) is None:
                 raise UnknownDevices("this device never received a seed for this round")
-            running_sums.record_receipt(
-                session,
-                self.settings.secret("master_key"),
-                running,
-                issue,
-                self.settings.fold_batch,
-            )
+        seed = two_server.device_seed(self.master_key, claims.round_id, claims.device_id)
+        self.sums.add(claims.round_id, claims.device_id, seed)
         return ReceiptPublic(round_id=claims.round_id, device_id=claims.device_id)
 
     # -- mask sums ----------------------------------------------------------------------------
@@ -147,31 +148,26 @@ class MaskService:
             raise NoiseTooLow(f"noise_multiplier must be at least {floor}")
 
     def negated_mask_sum(self, round_id: str, body: MaskSumCreate) -> MaskSumPublic:
-        """-(sum of the set's masks) (+ central noise), released at most once per round."""
+        """-(sum of the set's masks) (+ central noise), released at most once per round.
+
+        The set is recorded (and the round closed) in a transaction that commits before the sum
+        is computed: a sum is only ever computed for the one set the database accepted."""
         self._validate(body)
         devices = sorted(body.device_ids)
         digest = hashlib.sha256("\n".join(devices).encode()).hexdigest()
         try:
             with transaction(self.sessions) as session:
-                running = running_sums.locked(session, round_id)
                 if session.get(AnsweredSet, round_id) is not None:
                     raise RoundClosed("a set was already answered for this round")
-                rows = session.execute(
-                    select(SeedIssue.device_id, SeedIssue.folded).where(
-                        SeedIssue.round_id == round_id
+                issued = set(
+                    session.scalars(
+                        select(SeedIssue.device_id).where(SeedIssue.round_id == round_id)
                     )
-                ).all()
-                issued = {device for device, _ in rows}
-                folded = {device for device, is_folded in rows if is_folded}
+                )
                 missing = [d for d in devices if d not in issued]
                 if missing:
                     raise UnknownDevices(
                         f"{len(missing)} device(s) never received a seed for this round"
-                    )
-                if running is not None and running.vector_length != body.vector_length:
-                    raise InvalidRequest(
-                        f"vector_length must be {running.vector_length}, the length this"
-                        " round's tickets named"
                     )
                 session.add(
                     AnsweredSet(
@@ -181,36 +177,35 @@ class MaskService:
                         answered_at=datetime.now(UTC),
                     )
                 )
-                session.flush()
-                total = self._compute(round_id, devices, folded, running, body)
-                if running is not None:
-                    session.delete(running)  # no further seeds for an answered round
         except IntegrityError as exc:  # a concurrent request answered first
             raise RoundClosed("a set was already answered for this round") from exc
+        masks, expanded = set_mask_sum(
+            self.master_key, round_id, devices, body.vector_length, self.sums.take(round_id)
+        )
+        log.info(
+            "answered round %s: %d devices, %d masks expanded at close",
+            round_id,
+            len(devices),
+            expanded,
+        )
         return MaskSumPublic(
             round_id=round_id,
             device_count=len(devices),
             vector_length=body.vector_length,
             noise_added=body.noise is not None and body.noise.noise_multiplier > 0,
-            negated_mask_sum=total,
+            negated_mask_sum=encode_vector(self._noised(np.negative(masks, out=masks), body)),
         )
 
-    def _compute(
-        self,
-        round_id: str,
-        devices: list[str],
-        folded: set[str],
-        running: RunningMaskSum | None,
-        body: MaskSumCreate,
-    ) -> bytes:
-        master = self.settings.secret("master_key")
-        masks = running_sums.set_mask_sum(
-            master, round_id, devices, folded, running, body.vector_length
-        )
-        total = np.negative(masks, out=masks)
+    @property
+    def master_key(self) -> bytes:
+        return self.settings.secret("master_key")
+
+    @staticmethod
+    def _noised(total: npt.NDArray[np.uint32], body: MaskSumCreate) -> npt.NDArray[np.uint32]:
+        """Central DP noise, in the devices' quantised units, added to the answer in place."""
         if body.noise is not None and body.noise.noise_multiplier > 0:
             std = body.noise.noise_multiplier * body.noise.clip_norm * body.noise.scale
             rng = np.random.default_rng(secrets.randbits(128))
             noise = np.rint(rng.normal(0.0, std, body.vector_length)).astype(np.int64)
             total += noise.astype(np.uint32)
-        return encode_vector(total)
+        return total

@@ -36,17 +36,17 @@ class MPCSettings(BaseSettings):
     threshold: int = Field(10, ge=2, description="least devices in a set this service answers")
     min_noise_multiplier: float = Field(0.0, ge=0.0)
     max_vector_length: int = Field(10_000_000, ge=1)
-    fold_batch: int = Field(
-        8,
-        ge=1,
-        description="receipted masks folded into a round's running sum at once: the sum is"
-        " rewritten once per batch, and at most batch - 1 receipted masks are left to add at close",
-    )
     running_sum_max_length: int = Field(
         4_000_000,
         ge=0,
-        description="longest vector whose round keeps a running mask sum (it is rewritten once"
-        " per batch of receipts); longer rounds compute the sum from the set's seeds at close",
+        description="longest vector whose round keeps a running sum of receipted masks in"
+        " memory; longer rounds compute the sum from the set's seeds at close",
+    )
+    running_sum_memory_mb: int = Field(
+        256,
+        ge=0,
+        description="memory for running sums across open rounds (4 bytes per coordinate per"
+        " round); least recently used rounds are dropped and answered from seeds",
     )
 
     @model_validator(mode="after")

@@ -7,12 +7,10 @@ service's negated mask sum for exactly that set, which cancels the masks and lea
 Privacy rests on the two services not colluding, and on the MPC service answering at most one set
 per round, of at least `t` devices (enforced by the service, see `lerna.mpc`).
 
-Why a running sum and a pad: expanding one mask per accepted device when the round closes puts
-n PRG expansions on the round's critical path. The MPC service instead adds each device's mask
-into a per-round running sum once the FL-API has accepted its upload (the device passes on the
-FL-API's receipt), so at close only a few masks are left to add. The stored running sum starts
-from a per-round pad, PRG(HKDF(master, round)), so the database alone (without the master key)
-holds a uniformly random vector, never a sum of masks that could unmask a lone device's upload.
+Why `add_masks`: expanding one mask per accepted device when the round closes puts n PRG
+expansions on the round's critical path. The MPC service instead adds each device's mask into
+a per-round running sum once the FL-API has accepted its upload (the device passes on the
+FL-API's receipt), so at close only a few masks are left to add (see `lerna.mpc.running_sums`).
 
 Masks are expanded with `_crypto.Keystream`: the same AES-256-CTR stream as
 `_crypto.prg_uint32` (a test checks they agree), written into one reused buffer.
@@ -31,7 +29,6 @@ from lerna.core.secagg import _crypto
 from lerna.core.secagg.messages import as_uint32
 
 _INFO = b"lerna/two-server/v1|seed|"
-_PAD_INFO = b"lerna/two-server/v1|running-sum-pad|"
 
 
 def _field(value: str) -> bytes:
@@ -52,11 +49,6 @@ def _hkdf_sha256_32(key: bytes, info: bytes) -> bytes:
 def device_seed(master_key: bytes, round_id: str, device_id: str) -> bytes:
     """The 32-byte seed of one device in one round; length-prefixed fields avoid ambiguity."""
     return _hkdf_sha256_32(master_key, _INFO + _field(round_id) + _field(device_id))
-
-
-def pad_seed(master_key: bytes, round_id: str) -> bytes:
-    """The seed of a round's running-sum pad (its own HKDF label: never equal to a device seed)."""
-    return _hkdf_sha256_32(master_key, _PAD_INFO + _field(round_id))
 
 
 def mask_update(seed: bytes, quantised: npt.ArrayLike, length: int) -> npt.NDArray[np.uint32]:
