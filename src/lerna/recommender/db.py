@@ -18,14 +18,13 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
-    create_engine,
-    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import StaticPool
 
 from lerna.recommender.migrate import upgrade
+from lerna.storage import engines
+from lerna.storage.sqlite import SQLiteSetup
 
 
 class Base(DeclarativeBase):
@@ -86,24 +85,15 @@ class ModelRow(Base):
     blob: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+SQLITE = SQLiteSetup(busy_seconds=5.0, begin="driver")
+"""Transactions are left to pysqlite (a deferred BEGIN at the first write), which also commits
+DDL as it goes; the store's migrations therefore run in one explicit transaction of their own
+(``lerna.recommender.migrations.env``)."""
+
+
 def make_engine(url: str) -> Engine:
     """An engine with SQLite made safe for a threaded server (WAL, foreign keys, busy timeout),
     its schema migrated to the newest revision."""
-    is_sqlite = url.startswith("sqlite")
-    connect_args: dict[str, Any] = {"check_same_thread": False} if is_sqlite else {}
-    in_memory = is_sqlite and (url in ("sqlite://", "sqlite:///:memory:"))
-    extra: dict[str, Any] = {"poolclass": StaticPool} if in_memory else {}
-    engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite, **extra)
-    if is_sqlite:
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=5000")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
+    engine = engines.make_engine(url, SQLITE)
     upgrade(engine)
     return engine
