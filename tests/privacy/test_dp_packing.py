@@ -13,8 +13,11 @@ from lerna.core.secure_update import (
     EXTRA,
     contribution,
     extra_scale,
+    lattice_noise_std,
     noise_std,
     pack,
+    quantizer,
+    to_lattice,
     unpack,
     update_clip,
 )
@@ -46,14 +49,47 @@ def test_one_devices_packed_contribution_has_norm_at_most_the_clip(clip: float, 
 
 
 def test_noise_is_split_across_devices_in_secagg_and_absent_in_two_server() -> None:
+    """SecAgg+ devices add N_Z(0, (z S / sqrt(t) * scale)^2) on the lattice after quantising;
+    two-server devices add nothing (the MPC service does); pack itself adds no noise."""
     delta = np.linspace(-1, 1, 4000)
     secagg, central = _privacy("secagg+", 2.0, 1.5), _privacy("two-server", 2.0, 1.5)
     assert noise_std(secagg) == pytest.approx(1.5 * 2.0 / 2)  # z S / sqrt(t), t = 4
-    noised = pack(delta, 10, {}, secagg, np.random.default_rng(1))
-    spread = np.std(noised - contribution(delta, 10, {}, secagg))
-    assert spread == pytest.approx(1.5, rel=0.05)
-    clean = pack(delta, 10, {}, central, np.random.default_rng(1))
-    np.testing.assert_array_equal(clean, contribution(delta, 10, {}, central))
+    vec = contribution(delta, 10, {}, secagg)
+    np.testing.assert_array_equal(pack(delta, 10, {}, secagg, np.random.default_rng(1)), vec)
+    q = quantizer(secagg, 8)
+    clean = q.quantize(vec, np.random.default_rng(1)).view(np.int32).astype(np.int64)
+    noised = to_lattice(vec, secagg, 8, np.random.default_rng(1))
+    assert noised.dtype == np.uint32
+    noise = noised.view(np.int32).astype(np.int64) - clean  # same rng: same rounding, then noise
+    assert lattice_noise_std(secagg, q) == pytest.approx(1.5 * q.scale)
+    assert float(np.std(noise)) == pytest.approx(1.5 * q.scale, rel=0.05)
+    assert abs(float(np.mean(noise))) < 5 * 1.5 * q.scale / np.sqrt(noise.size)
+    vec2 = contribution(delta, 10, {}, central)
+    q2 = quantizer(central, 8)
+    np.testing.assert_array_equal(
+        to_lattice(vec2, central, 8, np.random.default_rng(1)),
+        q2.quantize(vec2, np.random.default_rng(1)),
+    )
+
+
+def test_lattice_noise_sums_to_z_s_over_t_devices_and_decodes_without_wrapping() -> None:
+    """t devices at the extreme of the range (every one's only coordinate at +S, noise on
+    top) still decode to their true sum plus noise of standard deviation z S: the headroom
+    keeps the noised sum inside int32."""
+    privacy = _privacy("secagg+", 2.0, 1.5)  # t = 4
+    parties, dim = 4, 20_000
+    q = quantizer(privacy, parties)
+    total = np.zeros(dim, dtype=np.uint32)
+    rng = np.random.default_rng(7)
+    worst = np.zeros(dim)
+    worst[::2] = 2.0  # at the clip norm per coordinate (not a real contribution: a range test)
+    worst[1::2] = -2.0
+    for _ in range(parties):
+        total += to_lattice(worst, privacy, parties, rng)
+    decoded = q.dequantize_sum(total, parties)
+    error = decoded - parties * worst
+    assert float(np.max(np.abs(error))) < 6 * 1.5 * 2.0  # no wrap (a wrap is off by ~2^32 / scale)
+    assert float(np.std(error)) == pytest.approx(1.5 * 2.0, rel=0.03)  # z S: t shares of z S / 2
 
 
 def test_dp_sum_decodes_to_the_per_user_mean_over_the_expected_cohort() -> None:

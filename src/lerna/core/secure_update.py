@@ -28,9 +28,13 @@ Two encodings share that layout:
   fixed denominator, McMahan et al. 2018), never by the noised weight slot (which for a small
   cohort can be near zero) nor by the survivor count (which moves with one device).
 
-In SecAgg+ mode each device adds its share of Gaussian noise to the whole vector; in
-two-server mode the MPC service adds all of it to the sum. Then the device quantises the
-vector to Z_{2^32}.
+Noise lives on the lattice (``to_lattice``): the device quantises its contribution to
+Z_{2^32} first and, in SecAgg+ mode, then adds its share of *discrete* Gaussian noise in
+quantised units (``lerna.core.dp.discrete``); in two-server mode it adds none and the MPC
+service adds all of it, also in quantised units, to the sum. Integer noise on integers is what
+the discrete Gaussian's proofs cover and what no floating-point attack can read (Mironov 2012).
+The accountant is then given ``accounting_noise_multiplier``, which charges for the rounding
+(see ``lerna.core.dp.lattice``).
 """
 
 from __future__ import annotations
@@ -42,12 +46,14 @@ import numpy as np
 import numpy.typing as npt
 
 from lerna.core.dp import PrivacyConfig, clip_l2, distributed_noise_std
+from lerna.core.dp.discrete import discrete_gaussian
+from lerna.core.dp.lattice import effective_noise_multiplier
 from lerna.core.metrics import METRIC_NAMES
 from lerna.core.secagg import Quantizer
 
 WEIGHT_NORMALISER = 1000.0
 EXTRA = 2 + len(METRIC_NAMES)
-NOISE_TAIL = 6.0  # quantiser range covers this many standard deviations of one device's noise
+NOISE_TAIL = 6.0  # headroom per device, in standard deviations of one device's noise share
 EXTRA_SHARE = 0.25  # under DP: the extra slots' share of the clip norm (they cost ~3% of it)
 
 
@@ -96,6 +102,11 @@ def central_noise_headroom(privacy: PrivacyConfig) -> int:
 
 
 def _bound(privacy: PrivacyConfig) -> float:
+    """Per-device range the fixed point reserves: the contribution (every coordinate within S)
+    plus NOISE_TAIL noise standard deviations. The noise is added after quantising and is not
+    clipped, so the headroom is what keeps the *sum* inside int32: n devices reserve
+    n * NOISE_TAIL * std while their summed noise has standard deviation sqrt(n) * std, a margin
+    of NOISE_TAIL * sqrt(n) of its standard deviations (about 19 for t = 10)."""
     return max(privacy.clip_norm, 1.0) + NOISE_TAIL * noise_std(privacy)
 
 
@@ -130,14 +141,56 @@ def pack(
     num_examples: int,
     metrics: dict[str, float],
     privacy: PrivacyConfig,
-    rng: np.random.Generator,
+    rng: np.random.Generator | None = None,
 ) -> npt.NDArray[np.float64]:
-    """The device's float vector before quantisation: its contribution plus its noise share."""
-    vec = contribution(delta, num_examples, metrics, privacy)
-    std = noise_std(privacy)
-    if std > 0:
-        vec += rng.normal(0.0, std, size=vec.shape[0])
-    return vec
+    """The device's float vector, un-noised: its contribution. Noise joins later, on the
+    lattice (``to_lattice``); ``rng`` is accepted and unused so that existing callers keep
+    working (new code calls ``contribution``)."""
+    del rng
+    return contribution(delta, num_examples, metrics, privacy)
+
+
+def lattice_noise_std(privacy: PrivacyConfig, q: Quantizer) -> float:
+    """One device's noise share in quantised units: ``noise_std`` times the round's scale."""
+    return noise_std(privacy) * q.scale
+
+
+def to_lattice(
+    vector: npt.NDArray[np.float64],
+    privacy: PrivacyConfig,
+    parties: int,
+    rng: np.random.Generator,
+) -> npt.NDArray[np.uint32]:
+    """What a device adds into the secure sum: its vector quantised to Z_{2^32} with the round's
+    fixed point, plus (SecAgg+ with DP) its N_Z(0, (noise_std * scale)^2) share, mod 2^32.
+
+    Quantising first and adding integer noise after is the distributed discrete Gaussian
+    mechanism of Kairouz, Liu, Steinke 2021; ``rng`` should be ``lerna.core.dp.discrete.
+    noise_rng()`` outside tests."""
+    q = quantizer(privacy, parties)
+    encoded = q.quantize(vector, rng)
+    std = lattice_noise_std(privacy, q)
+    if std <= 0:
+        return encoded
+    noise = discrete_gaussian(std, encoded.shape[0], rng)
+    return ((encoded.astype(np.int64) + noise) & 0xFFFFFFFF).astype(np.uint32)
+
+
+def accounting_noise_multiplier(privacy: PrivacyConfig, num_params: int, parties: int) -> float:
+    """The noise multiplier the accountant should use for a round of this task: z, discounted
+    for the lattice (``lerna.core.dp.lattice.effective_noise_multiplier``).
+
+    ``parties`` is the most devices a round's fixed point is sized for (the cohort size): a
+    larger cohort means a coarser scale and a smaller multiplier, so passing the largest
+    cohort a round can have is the conservative choice. SecAgg+ noise is split over the
+    threshold t; two-server noise is one central draw."""
+    if not dp_active(privacy):
+        raise ValueError("no DP noise in this privacy configuration: nothing to account")
+    q = quantizer(privacy, parties)
+    sharing = privacy.threshold if privacy.mode == "secagg+" else 1
+    return effective_noise_multiplier(
+        privacy.noise_multiplier, privacy.clip_norm, q.scale, vector_length(num_params), sharing
+    )
 
 
 @dataclass(frozen=True)

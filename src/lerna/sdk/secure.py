@@ -5,8 +5,9 @@ device's message for it if not sent yet, and returns the stage it saw. A host ap
 simulator driving thousands of devices with a few threads) calls it until the round is
 ``completed`` or ``failed``; ``LernaClient.train_round`` wraps it in a polling loop.
 
-The float update is packed (``lerna.core.secure_update``), clipped, noised and quantised only
-when the masked-input stage opens, so it exists in the clear only inside this object.
+The float update arrives packed and clipped (``lerna.core.secure_update.contribution``); it is
+quantised and given this device's discrete Gaussian noise share (``to_lattice``) only when the
+masked-input stage opens, so it exists in the clear only inside this object.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pydantic import BaseModel
 from lerna.core.dp import PrivacyConfig
 from lerna.core.protocol import SecAggStatus
 from lerna.core.secagg import SecAggClient, SecAggError
-from lerna.core.secure_update import quantizer
+from lerna.core.secure_update import to_lattice
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.errors import ProtocolError
 
@@ -95,8 +96,8 @@ class SecureRound:
         elif stage == "share_keys" and status.directory is not None:
             message, kind = self.client.share_keys(status.directory), "shares"
         elif stage == "masked_input" and status.inbox is not None and self._vector is not None:
-            q = quantizer(self.privacy, len(status.config.parties))
-            quantised = q.quantize(self._vector, self.rng)
+            parties = len(status.config.parties)
+            quantised = to_lattice(self._vector, self.privacy, parties, self.rng)
             self._vector = None
             message, kind = self.client.masked_input(status.inbox, quantised), "masked"
         elif stage == "unmasking" and status.unmask is not None:
