@@ -8,20 +8,14 @@ the engine is made; no seed is ever stored (each is re-derived from the master k
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import (
-    DateTime,
-    Engine,
-    Integer,
-    String,
-    create_engine,
-    event,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import DateTime, Engine, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from lerna.storage import engines
+from lerna.storage.sessions import transaction as transaction
+from lerna.storage.sqlite import SQLiteSetup
 
 
 class Base(DeclarativeBase):
@@ -45,29 +39,12 @@ class AnsweredSet(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+SQLITE = SQLiteSetup(busy_seconds=30.0, synchronous_normal=False)
+"""BEGIN IMMEDIATE: transactions that read, then write, serialise instead of failing on a lock
+upgrade. Synchronous stays FULL (SQLite's default): a committed answered set then survives a
+power loss too; under NORMAL the last commits could vanish, and with them the record that a
+round's one set was already answered."""
+
+
 def make_engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-@contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """Commit on success, roll back on any error: no partial writes."""
-    with factory() as session, session.begin():
-        yield session
+    return engines.make_engine(url, SQLITE)

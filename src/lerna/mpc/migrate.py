@@ -10,27 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine
+
+from lerna.storage import migrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "mpc_alembic_version"
 
 
-def alembic_config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.set_main_option(
-        "sqlalchemy.url", engine.url.render_as_string(hide_password=False).replace("%", "%%")
-    )
-    cfg.attributes["engine"] = engine
-    return cfg
-
-
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    migrations.upgrade(engine, MIGRATIONS, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(alembic_config(engine), revision)
+    migrations.downgrade(engine, MIGRATIONS, revision)
