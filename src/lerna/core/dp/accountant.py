@@ -4,6 +4,9 @@ Each round is one Poisson-sampled Gaussian mechanism (sampling rate q = expected
 population, noise multiplier z); r rounds compose. RDP (Mironov 2017) is the default because it is
 fast and what DP-FedAvg papers report; PLD is tighter and available. Cohort selection must really
 be (close to) Poisson sampling for these figures to hold; fixed-size cohorts are a known gap.
+Rounds whose noise is a discrete Gaussian on the quantised lattice must be accounted at
+`lerna.core.dp.lattice.effective_noise_multiplier` (or `secure_update.accounting_noise_multiplier`),
+not at the configured z; that module says which of the resulting figures are exact.
 """
 
 from __future__ import annotations

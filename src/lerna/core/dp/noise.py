@@ -8,8 +8,9 @@ number of survivors secure aggregation accepts) keeps the guarantee at the price
 when more devices survive; that is what `distributed_noise_std(..., expected_survivors=t)` is for.
 
 The generator is a parameter so tests are reproducible; production callers seed it from the OS
-(`np.random.default_rng()`). Floating-point Gaussian sampling is not a hardened DP sampler
-(Mironov 2012); a discrete Gaussian on the quantised lattice is the known improvement.
+(`np.random.default_rng()`). These float samplers are for simulations, where nothing is
+released: floating-point Gaussian sampling is not a hardened DP sampler (Mironov 2012), so noise
+that is released is drawn on the quantised lattice by `lerna.core.dp.discrete` instead.
 """
 
 from __future__ import annotations
