@@ -72,6 +72,19 @@ class CatalogPublic(Strict):
     metadata: list[dict[str, MetadataValue]]
 
 
+class CandidatePublic(Strict):
+    item: str
+    score: float
+
+
+class CandidatesPublic(Strict):
+    """The server's candidates for one device, best first; the device re-ranks them.
+    ``personalized``: ranked with the device's forwarded events, not the same list for all."""
+
+    items: list[CandidatePublic]
+    personalized: bool
+
+
 class TwoServerAssignment(Strict):
     """What a device needs for a two-server round: a ticket for the MPC gateway, where the
     gateway is (absolute, or relative to the FL-API's base URL), and the fixed-point range."""

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel
 
+from lerna.core.protocol import CandidatesPublic
 from lerna.sdk.errors import InputError, LernaSDKError
 
 if TYPE_CHECKING:
@@ -33,16 +33,6 @@ MIN_POOL = 50
 RRF_K = 10.0
 DEVICE_WEIGHT = 1.0
 """Defaults of ``fuse``; chosen on MovieLens-100K (see docs/recommender.md, "Hybrid")."""
-
-
-class _Candidate(BaseModel):
-    item: str
-    score: float
-
-
-class _Candidates(BaseModel):
-    items: list[_Candidate]
-    personalized: bool
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,9 @@ def server_candidates(api: DeviceAPI, task_id: int, n: int) -> tuple[list[Candid
     """The server's candidates for this device, best first, and whether they are personal."""
     if not 1 <= n <= 200:
         raise InputError("n must be between 1 and 200")
-    got = api._json(_Candidates, "GET", f"/v1/device/tasks/{task_id}/candidates", params={"num": n})
+    got = api._json(
+        CandidatesPublic, "GET", f"/v1/device/tasks/{task_id}/candidates", params={"num": n}
+    )
     return [Candidate(c.item, c.score) for c in got.items], got.personalized
 
 

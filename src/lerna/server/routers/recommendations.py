@@ -14,6 +14,7 @@ import httpx
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
+from lerna.core.protocol import CandidatePublic, CandidatesPublic
 from lerna.server.deps import CurrentDevice, OwnedApp, SessionDep
 from lerna.server.schemas import In, Out
 from lerna.server.services import recommendations as recs
@@ -43,16 +44,6 @@ class RecommenderLinkPublic(Out):
 class TrainingJobPublic(Out):
     job_id: str
     status: str
-
-
-class CandidatePublic(Out):
-    item: str
-    score: float
-
-
-class CandidatesPublic(Out):
-    items: list[CandidatePublic]
-    personalized: bool
 
 
 class RecommendationEventIn(In):
