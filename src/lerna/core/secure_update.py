@@ -106,8 +106,14 @@ def _bound(privacy: PrivacyConfig) -> float:
     plus NOISE_TAIL noise standard deviations. The noise is added after quantising and is not
     clipped, so the headroom is what keeps the *sum* inside int32: n devices reserve
     n * NOISE_TAIL * std while their summed noise has standard deviation sqrt(n) * std, a margin
-    of NOISE_TAIL * sqrt(n) of its standard deviations (about 19 for t = 10)."""
-    return max(privacy.clip_norm, 1.0) + NOISE_TAIL * noise_std(privacy)
+    of NOISE_TAIL * sqrt(n) of its standard deviations (about 19 for t = 10).
+
+    Without DP the extra slots travel unscaled in [0, 1], so the range is at least 1; under DP
+    every slot is within S (``contribution``), and a range of S instead of 1 keeps a small S
+    from coarsening the fixed point, whose rounding the accountant pays for (S * scale +
+    sqrt(d), ``accounting_noise_multiplier``)."""
+    signal = privacy.clip_norm if dp_active(privacy) else max(privacy.clip_norm, 1.0)
+    return signal + NOISE_TAIL * noise_std(privacy)
 
 
 def quantizer(privacy: PrivacyConfig, parties: int) -> Quantizer:
