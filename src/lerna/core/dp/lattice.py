@@ -33,9 +33,9 @@ What follows from that, and what does not:
   shares its RDP curve need not share its amplification by subsampling. The rigorous route is
   the general Poisson-subsampled RDP upper bound of Zhu and Wang 2019 ("Poisson Subsampled
   Renyi Differential Privacy", ICML), which KLS's own accounting code applies to their curve
-  and which is looser: ``rigorous_epsilon`` computes it, and it comes out 16-25% above the
-  sampled-Gaussian figure at the same z_eff and orders (q = 0.01 .. 0.5, delta = 1e-5; the
-  same curve at q = 1). For the sigmas of real rounds
+  and which is looser: ``rigorous_epsilon`` computes it, and it comes out 17-29% above
+  ``PrivacyAccountant``'s figure at the same z_eff (q = 0.01 .. 0.5, delta = 1e-5; 4% above at
+  q = 1, where only its coarser grid of integer orders differs). For the sigmas of real rounds
   (1e4 and up in quantised units) the lattice mechanism is numerically indistinguishable from
   the continuous one (tau underflows to 0, Delta / (S * scale) - 1 is ~1e-4), which is why the
   approximation is the standard practical choice, but it is not a proof.
