@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +102,77 @@ def test_memory_cache_is_bounded() -> None:
         cache.set(f"k{i}", bytes(200), ttl=60)
     kept = [i for i in range(20) if cache.get(f"k{i}") is not None]
     assert kept == list(range(15, 20))  # least recently used went first
+
+
+class _SilentRedis:
+    """A TCP server that accepts connections and reads, but never answers: every Redis call
+    waits out its client timeout. Once armed, `connected` is set when a client sends its first
+    command and `gave_up` when that client closes the connection (its timeout)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.armed, self.connected, self.gave_up = (threading.Event() for _ in range(3))
+        self.conns: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._drain, args=(conn,), daemon=True).start()
+
+    def _drain(self, conn: socket.socket) -> None:
+        watched = False
+        with conn, contextlib.suppress(OSError):
+            while conn.recv(65536):
+                if self.armed.is_set() and not self.connected.is_set():
+                    watched = True
+                    self.connected.set()
+            if watched:
+                self.gave_up.set()
+
+    def close(self) -> None:
+        """Stop listening and reset every connection: waiting clients fail at once."""
+        self.sock.close()
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+def test_a_hanging_redis_never_stalls_other_requests(database_url: str, tmp_path: Path) -> None:
+    """The rate-limit counter is counted off the event loop: while one device request waits on
+    a Redis that never answers, the same process still answers other requests."""
+    from lerna.server.app import create_app
+
+    silent = _SilentRedis()
+    app = create_app(
+        make_settings(database_url, tmp_path, redis_url=f"redis://127.0.0.1:{silent.port}/0")
+    )
+    try:
+        with TestClient(app) as client:
+            waiting = threading.Thread(
+                target=client.get,
+                args=("/v1/device/remote-config",),
+                kwargs={"headers": {"Authorization": "Bearer not-a-device"}},
+            )
+            silent.armed.set()
+            waiting.start()
+            assert silent.connected.wait(10), "the device request never reached Redis"
+            health: list[int] = []
+            other = threading.Thread(
+                target=lambda: health.append(client.get("/health").status_code)
+            )
+            other.start()
+            other.join(5)
+            answered_while_waiting = health == [200] and not silent.gave_up.is_set()
+            silent.close()
+            waiting.join(30)
+            other.join(30)
+            assert answered_while_waiting, "/health waited for the Redis call to time out"
+    finally:
+        silent.close()
+        app.state.engine.dispose()

@@ -20,6 +20,10 @@ PREFIX = "lerna:"
 
 
 class Cache(Protocol):
+    # whether a call may wait on the network (up to its timeout): code on the event loop must
+    # then make it from a worker thread, or one slow Redis stalls every request of the process
+    blocking: bool
+
     def get(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: bytes, ttl: float) -> None: ...
     def add(self, key: str, value: bytes, ttl: float) -> bool:
@@ -41,6 +45,8 @@ class Cache(Protocol):
 
 class MemoryCache:
     """Thread-safe LRU bounded by total bytes, with per-entry expiry."""
+
+    blocking = False
 
     def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
@@ -110,6 +116,8 @@ class MemoryCache:
 
 class RedisCache:
     """Redis with short timeouts: a slow or absent Redis degrades to cache misses."""
+
+    blocking = True
 
     def __init__(self, url: str) -> None:
         import redis

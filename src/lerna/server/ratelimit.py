@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lerna.server.cache import Cache
@@ -55,7 +56,12 @@ class RateLimitMiddleware:
         key, limit = found
         window = int(time.time() // WINDOW)
         cache: Cache = scope["app"].state.cache
-        if cache.incr(f"{key}:{window}", WINDOW + 5) <= limit:
+        counter = f"{key}:{window}"
+        if cache.blocking:  # off the event loop: a slow Redis must not stall other requests
+            count = await anyio.to_thread.run_sync(cache.incr, counter, WINDOW + 5)
+        else:
+            count = cache.incr(counter, WINDOW + 5)
+        if count <= limit:
             await self.app(scope, receive, send)
             return
         retry = max(1, int((window + 1) * WINDOW - time.time()) + 1)
