@@ -182,6 +182,8 @@ def test_central_noise_and_its_floor(tmp_path: Path, settings: MPCSettings) -> N
         devices = [f"dev-{i}" for i in range(5)]
         seeds = [_seed(c, d) for d in devices]
         weak = _ask(c, devices, noise={"clip_norm": 1.0, "noise_multiplier": 0.5, "scale": 100.0})
+        wide = _ask(c, devices, noise={"clip_norm": 1e3, "noise_multiplier": 1e3, "scale": 1e4})
+        assert wide.status_code == 422 and "2^31" in wide.text  # type: ignore[attr-defined]
         assert weak.status_code == 422 and weak.json()["code"] == "noise_too_low"  # type: ignore[attr-defined]
         assert _ask(c, devices).status_code == 422  # type: ignore[attr-defined]
         ok = _ask(c, devices, noise={"clip_norm": 1.0, "noise_multiplier": 2.0, "scale": 100.0})
@@ -189,3 +191,4 @@ def test_central_noise_and_its_floor(tmp_path: Path, settings: MPCSettings) -> N
         total = np.frombuffer(base64.b64decode(ok.json()["negated_mask_sum"]), dtype="<u4")  # type: ignore[attr-defined]
         noise = (total + np.negative(two_server.negated_mask_sum(seeds, D))).view(np.int32)
         assert 180 < float(np.std(noise)) < 220  # z * S * scale = 200
+        assert abs(float(np.mean(noise))) < 10  # centred: the sum is unbiased

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lerna.core.secagg.messages import B64Bytes, RoundId
 
@@ -28,6 +28,9 @@ class ReceiptPublic(_Schema):
     device_id: DeviceId
 
 
+MAX_NOISE_STD = 2.0**31
+
+
 class NoiseSpec(_Schema):
     """Central DP noise in quantised units: standard deviation noise_multiplier * clip_norm *
     scale, where scale is the fixed-point scale the devices quantised with."""
@@ -35,6 +38,16 @@ class NoiseSpec(_Schema):
     clip_norm: float = Field(gt=0, allow_inf_nan=False)
     noise_multiplier: float = Field(ge=0, allow_inf_nan=False)
     scale: float = Field(gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _fits(self) -> NoiseSpec:
+        # noise wider than the int32 range the devices' fixed point decodes would drown the sum
+        if self.noise_multiplier * self.clip_norm * self.scale > MAX_NOISE_STD:
+            raise ValueError(
+                "noise standard deviation (noise_multiplier * clip_norm * scale) exceeds"
+                " 2^31, the range of the devices' fixed point"
+            )
+        return self
 
 
 class MaskSumCreate(_Schema):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from lerna.core.dp import discrete_gaussian, noise_rng
 from lerna.core.secagg import ProtocolError, two_server
 from lerna.core.secagg.messages import encode_vector
 from lerna.core.secagg.tickets import TicketClaims, verify_receipt, verify_ticket
@@ -202,10 +202,10 @@ class MaskService:
 
     @staticmethod
     def _noised(total: npt.NDArray[np.uint32], body: MaskSumCreate) -> npt.NDArray[np.uint32]:
-        """Central DP noise, in the devices' quantised units, added to the answer in place."""
+        """Central DP noise, a discrete Gaussian on the devices' quantised lattice (no
+        floating-point noise is released: see `lerna.core.dp.discrete`), added in place."""
         if body.noise is not None and body.noise.noise_multiplier > 0:
             std = body.noise.noise_multiplier * body.noise.clip_norm * body.noise.scale
-            rng = np.random.default_rng(secrets.randbits(128))
-            noise = np.rint(rng.normal(0.0, std, body.vector_length)).astype(np.int64)
-            total += noise.astype(np.uint32)
+            noise = discrete_gaussian(std, body.vector_length, noise_rng())
+            total += (noise & 0xFFFFFFFF).astype(np.uint32)
         return total

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from lerna.core.dp import PrivacyAccountant, PrivacyConfig
 from lerna.core.features import FeatureError, FeatureSchema, ItemCatalog
 from lerna.core.models import MODEL_TYPES, ModelSpec, create_model
+from lerna.core.secure_update import accounting_noise_multiplier
 from lerna.core.weights import ArraySpec, Manifest, dump_archive, layout_of, load_archive
 from lerna.server.errors import Conflict, NotFound, Unprocessable
 from lerna.server.models import App, MLTask, ModelVersion
@@ -180,8 +181,12 @@ def privacy_spent(session: Session, task: MLTask, rounds: int | None = None) -> 
             rounds=done,
             exhausted=False,
         )
+    # the multiplier the lattice leaves after rounding (and, in SecAgg+, after splitting the
+    # noise into discrete shares); the cohort size is the most parties a round is sized for
     accountant = PrivacyAccountant(
-        privacy.noise_multiplier, sampling_rate(session, task), privacy.target_delta
+        accounting_noise_multiplier(privacy, num_params(session, task), task.cohort_size),
+        sampling_rate(session, task),
+        privacy.target_delta,
     )
     epsilon = accountant.epsilon(done)
     exhausted = (
