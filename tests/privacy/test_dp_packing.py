@@ -15,7 +15,6 @@ from lerna.core.secure_update import (
     extra_scale,
     lattice_noise_std,
     noise_std,
-    pack,
     quantizer,
     to_lattice,
     unpack,
@@ -50,12 +49,11 @@ def test_one_devices_packed_contribution_has_norm_at_most_the_clip(clip: float, 
 
 def test_noise_is_split_across_devices_in_secagg_and_absent_in_two_server() -> None:
     """SecAgg+ devices add N_Z(0, (z S / sqrt(t) * scale)^2) on the lattice after quantising;
-    two-server devices add nothing (the MPC service does); pack itself adds no noise."""
+    two-server devices add nothing (the MPC service does)."""
     delta = np.linspace(-1, 1, 4000)
     secagg, central = _privacy("secagg+", 2.0, 1.5), _privacy("two-server", 2.0, 1.5)
     assert noise_std(secagg) == pytest.approx(1.5 * 2.0 / 2)  # z S / sqrt(t), t = 4
     vec = contribution(delta, 10, {}, secagg)
-    np.testing.assert_array_equal(pack(delta, 10, {}, secagg, np.random.default_rng(1)), vec)
     q = quantizer(secagg, 8)
     clean = q.quantize(vec, np.random.default_rng(1)).view(np.int32).astype(np.int64)
     noised = to_lattice(vec, secagg, 8, np.random.default_rng(1))
@@ -117,9 +115,7 @@ def test_dp_sum_decodes_to_the_per_user_mean_over_the_expected_cohort() -> None:
 def test_without_dp_the_sum_stays_example_weighted_fedavg() -> None:
     privacy = PrivacyConfig(mode="secagg+", threshold=2, noise_multiplier=0, epsilon_budget=None)
     a, b = np.full(10, 0.1), np.full(10, -0.2)
-    total = pack(a, 100, {}, privacy, np.random.default_rng(0)) + pack(
-        b, 300, {}, privacy, np.random.default_rng(0)
-    )
+    total = contribution(a, 100, {}, privacy) + contribution(b, 300, {}, privacy)
     result = unpack(total, 10, privacy, expected_cohort=7)  # ignored without DP
     np.testing.assert_allclose(result.mean_delta, (0.1 * 100 - 0.2 * 300) / 400)
     assert result.num_examples == 400

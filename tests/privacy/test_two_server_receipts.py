@@ -24,7 +24,7 @@ from tests.server.test_two_server_rounds import (  # the two-server platform and
 )
 
 from lerna.core.protocol import TwoServerAssignment
-from lerna.core.secure_update import pack
+from lerna.core.secure_update import contribution
 from lerna.core.weights import flatten, layout_of
 from lerna.sdk import two_server as device_side
 
@@ -53,7 +53,7 @@ def test_accepted_uploads_are_receipted_at_the_mpc(
         TwoServerAssignment.model_validate(assignments[4]["two_server"]),
     )
     for i in range(4):
-        _upload(api, devices[i], assignments[i], pack(deltas[i], 100, {}, PRIVACY, rng), i)
+        _upload(api, devices[i], assignments[i], contribution(deltas[i], 100, {}, PRIVACY), i)
     closed = _wait_for(api, headers, app, task)
     assert closed["state"] == "completed" and closed["uploads"] == 4
     assert _issued(mpc) == 5

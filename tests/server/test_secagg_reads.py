@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from lerna.core.dp import PrivacyConfig
-from lerna.core.secure_update import pack
+from lerna.core.secure_update import contribution
 from lerna.core.weights import layout_of
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.secure import SecureRound
@@ -37,7 +37,7 @@ def _round_at_share_keys(api: ApiClient, n: int = 4) -> tuple[dict[str, Any], li
         assert assignment["action"] == "train" and assignment["secure"] is True
         dev = DeviceAPI(api.http)
         dev.credential = device["Authorization"][7:]
-        vector = pack(np.full(size, 0.01 * (i + 1)), 10, {}, privacy, np.random.default_rng(i))
+        vector = contribution(np.full(size, 0.01 * (i + 1)), 10, {}, privacy)
         rounds.append(
             SecureRound(dev, assignment["round_id"], vector, privacy, np.random.default_rng(50 + i))
         )

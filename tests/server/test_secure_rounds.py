@@ -11,7 +11,7 @@ import numpy as np
 from sqlalchemy import create_engine, text
 
 from lerna.core.dp import PrivacyConfig
-from lerna.core.secure_update import pack
+from lerna.core.secure_update import contribution
 from lerna.core.weights import flatten, layout_of
 from lerna.sdk.api import DeviceAPI
 from lerna.sdk.secure import SecureRound
@@ -54,7 +54,7 @@ def _rounds_for(
         assert assignment["action"] == "train" and assignment["secure"] is True
         api_dev = DeviceAPI(api.http)
         api_dev.credential = device["Authorization"][7:]
-        vector = pack(delta, n, {"ndcg@10": 0.5}, privacy, np.random.default_rng(i))
+        vector = contribution(delta, n, {"ndcg@10": 0.5}, privacy)
         rounds.append(
             SecureRound(
                 api_dev, assignment["round_id"], vector, privacy, np.random.default_rng(100 + i)
@@ -178,7 +178,7 @@ def test_curious_server_database_never_holds_an_update_in_the_clear(
     q = quantizer(privacy, 5)
     needles = [
         q.quantize(
-            pack(d, 50, {"ndcg@10": 0.5}, privacy, np.random.default_rng(0)),
+            contribution(d, 50, {"ndcg@10": 0.5}, privacy),
             np.random.default_rng(0),
         )[:32].tobytes()
         for d in deltas

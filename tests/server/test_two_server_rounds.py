@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from lerna.core.dp import PrivacyConfig
 from lerna.core.protocol import TwoServerAssignment
-from lerna.core.secure_update import contribution, pack, quantizer
+from lerna.core.secure_update import contribution, quantizer
 from lerna.core.weights import flatten, layout_of
 from lerna.sdk import LernaClient
 from lerna.sdk import two_server as device_side
@@ -140,7 +140,7 @@ def test_two_server_round_publishes_the_weighted_mean(platform: tuple[ApiClient,
     examples = [10, 20, 30, 40, 1000]
     assignments = [_checkin(api, d, task) for d in devices]
     for i, (d, a) in enumerate(zip(devices, assignments, strict=True)):
-        vector = pack(deltas[i], examples[i], {"ndcg@10": 0.5}, PRIVACY, np.random.default_rng(i))
+        vector = contribution(deltas[i], examples[i], {"ndcg@10": 0.5}, PRIVACY)
         assert _upload(api, d, a, vector, 100 + i).uploads == i + 1
     assert _wait_for(api, headers, app, task)["state"] == "completed"
     manifest, new = api.model(devices[0], task["id"])
@@ -165,7 +165,7 @@ def test_dropouts_are_left_out_of_the_set(platform: tuple[ApiClient, FastAPI]) -
     deltas = [rng.normal(scale=0.5, size=sum(s.size for s in layout)) for _ in devices]
     assignments = [_checkin(api, d, task) for d in devices]
     for i in range(4):  # devices 4 and 5 were selected, got tickets, and vanished
-        _upload(api, devices[i], assignments[i], pack(deltas[i], 100, {}, PRIVACY, rng), i)
+        _upload(api, devices[i], assignments[i], contribution(deltas[i], 100, {}, PRIVACY), i)
     closed = _wait_for(api, headers, app, task)
     assert closed["state"] == "completed" and closed["uploads"] == 4 and closed["dropouts"] == 2
     _, new = api.model(devices[0], task["id"])
@@ -185,7 +185,7 @@ def test_below_threshold_fails_without_asking_the_mpc(platform: tuple[ApiClient,
             api,
             devices[i],
             assignments[i],
-            pack(np.ones(size), 10, {}, PRIVACY, np.random.default_rng(0)),
+            contribution(np.ones(size), 10, {}, PRIVACY),
             i,
         )
     closed = _wait_for(api, headers, app, task)
@@ -207,9 +207,7 @@ def test_database_never_holds_an_unmasked_update(
     stored: list[np.ndarray] = []
     needles = []
     for i, (d, a) in enumerate(zip(devices, assignments, strict=True)):
-        vector = pack(
-            np.full(size, 0.25 * (i + 1)), 50, {"ndcg@10": 0.5}, PRIVACY, np.random.default_rng(0)
-        )
+        vector = contribution(np.full(size, 0.25 * (i + 1)), 50, {"ndcg@10": 0.5}, PRIVACY)
         needles.append(q.quantize(vector, np.random.default_rng(7))[:16].tobytes())
         _upload(api, d, a, vector, 7)
         with engine.connect() as conn:
@@ -237,7 +235,7 @@ def test_malicious_fl_api_gets_no_second_set_and_no_small_set(
     size = sum(s.size for s in layout_of(base))
     assignments = [_checkin(api, d, task) for d in devices]
     for i, (d, a) in enumerate(zip(devices, assignments, strict=True)):
-        _upload(api, d, a, pack(np.ones(size), 10, {}, PRIVACY, np.random.default_rng(0)), i)
+        _upload(api, d, a, contribution(np.ones(size), 10, {}, PRIVACY), i)
     assert _wait_for(api, headers, app, task)["state"] == "completed"
     two = assignments[0]["two_server"]
     fl_api = {"Authorization": f"Bearer {TOKEN}"}
@@ -274,7 +272,7 @@ def test_replays_bad_uploads_and_foreign_tickets_are_refused(
     size = sum(s.size for s in layout_of(base))
     assignments = [_checkin(api, d, task) for d in devices[:3]]
     a0 = assignments[0]
-    vector = pack(np.ones(size), 10, {}, PRIVACY, np.random.default_rng(0))
+    vector = contribution(np.ones(size), 10, {}, PRIVACY)
     _upload(api, devices[0], a0, vector, 0)
     url = f"/v1/device/rounds/{a0['round_id']}/upload/masked"
     with pytest.raises(ProtocolError) as replay:
@@ -322,7 +320,7 @@ def test_central_noise_comes_from_the_mpc_and_devices_add_none(
     noisy = {**TWO_SERVER, "noise_multiplier": 0.5, "clip_norm": 1.0}
     privacy = PrivacyConfig.model_validate(noisy)
     delta = np.linspace(-0.1, 0.1, 50)
-    packed = pack(delta, 1000, {}, privacy, np.random.default_rng(0))
+    packed = contribution(delta, 1000, {}, privacy)
     # in two-server mode devices add no noise: what they pack is their clipped contribution
     np.testing.assert_array_equal(packed, contribution(delta, 1000, {}, privacy))
     api, _ = platform
@@ -332,7 +330,7 @@ def test_central_noise_comes_from_the_mpc_and_devices_add_none(
     size = sum(s.size for s in layout)
     assignments = [_checkin(api, d, task) for d in devices]
     for i, (d, a) in enumerate(zip(devices, assignments, strict=True)):
-        vector = pack(np.full(size, 0.01), 1000, {}, privacy, np.random.default_rng(i))
+        vector = contribution(np.full(size, 0.01), 1000, {}, privacy)
         device_side.upload(
             _device_api(api, d),
             a["round_id"],

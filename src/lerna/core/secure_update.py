@@ -142,20 +142,6 @@ def contribution(
     return np.concatenate([weight * clipped, extra])
 
 
-def pack(
-    delta: npt.NDArray[np.float64],
-    num_examples: int,
-    metrics: dict[str, float],
-    privacy: PrivacyConfig,
-    rng: np.random.Generator | None = None,
-) -> npt.NDArray[np.float64]:
-    """The device's float vector, un-noised: its contribution. Noise joins later, on the
-    lattice (``to_lattice``); ``rng`` is accepted and unused so that existing callers keep
-    working (new code calls ``contribution``)."""
-    del rng
-    return contribution(delta, num_examples, metrics, privacy)
-
-
 def lattice_noise_std(privacy: PrivacyConfig, q: Quantizer) -> float:
     """One device's noise share in quantised units: ``noise_std`` times the round's scale."""
     return noise_std(privacy) * q.scale

@@ -31,7 +31,7 @@ from lerna.core.features import (
 )
 from lerna.core.models import Model, ModelSpec, create_model
 from lerna.core.protocol import TaskPublic, Telemetry, UploadMeta
-from lerna.core.secure_update import pack
+from lerna.core.secure_update import contribution
 from lerna.core.weights import (
     Manifest,
     WeightsFormatError,
@@ -453,22 +453,18 @@ class LernaClient:
         outcome = RoundOutcome(
             "in_progress", assignment.round_id, assignment.base_version, num_examples, metrics
         )
+        # clipped (and under DP bounded to S) here; quantised and noised on the lattice only
+        # when it is masked, by the mode's own step
+        vector = contribution(
+            flatten(update, layout_of(update)), num_examples, metrics, self.task.privacy
+        )
         if assignment.two_server is not None:
-            vector = pack(flatten(update, layout_of(update)), num_examples, metrics,
-                          self.task.privacy, self.rng)  # fmt: skip
             two_server.upload(self.api, assignment.round_id, assignment.base_version,
                               assignment.two_server, vector, self.task.privacy, self.rng)  # fmt: skip
             return RoundOutcome(
                 "uploaded", assignment.round_id, assignment.base_version, num_examples, metrics
             )
         if assignment.secure:
-            vector = pack(
-                flatten(update, layout_of(update)),
-                num_examples,
-                metrics,
-                self.task.privacy,
-                self.rng,
-            )
             self._secure = SecureRound(
                 self.api, assignment.round_id, vector, self.task.privacy, self.rng
             )

@@ -1,7 +1,7 @@
 """Two-server rounds in the FL-API: tickets at check-in, masked uploads, unmasking at close.
 
 A device checks in and gets a ticket for the MPC gateway (naming the round's vector length); it
-fetches its per-round seed there and uploads ``quantise(pack(update)) + PRG(seed)`` mod 2^32.
+fetches its per-round seed there and uploads ``quantise(contribution(update)) + PRG(seed)`` mod 2^32.
 The FL-API adds each accepted upload into the round's uint32 running sum (the ``RoundAggregate``
 row) and marks the device uploaded, in one transaction, and answers with a receipt the device
 passes on to the MPC gateway (so the MPC service can add that device's mask into its own running
