@@ -11,14 +11,10 @@ Invariants (every function here keeps them, on SQLite and PostgreSQL alike):
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from weakref import WeakKeyDictionary
 
 import numpy as np
-from sqlalchemy import Connection, Engine, event, func, inspect, or_, select
-from sqlalchemy.exc import UnboundExecutionError
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from lerna.core.protocol import CheckinResponse, UploadMeta
@@ -33,7 +29,13 @@ from lerna.server.models import (
     RoundAggregate,
     RoundParticipant,
 )
-from lerna.server.services import participants, secure_rounds, two_server_rounds, webhooks
+from lerna.server.services import (
+    checkin_snapshots,
+    participants,
+    secure_rounds,
+    two_server_rounds,
+    webhooks,
+)
 from lerna.server.services import tasks as task_service
 from lerna.server.services.aggregation import PlainAggregator, merge_sums, private_mean
 from lerna.server.services.participants import aware
@@ -94,137 +96,8 @@ def _new_round(session: Session, task: MLTask, now: datetime) -> Round:
     return rnd
 
 
-@dataclass(frozen=True)
-class _Closed:
-    """An open round that takes no more devices (full, or past selection), as read from the
-    database: until a deadline passes, the only answer it gives a non-member is "wait", and its
-    member set cannot grow."""
-
-    app_id: int
-    upload_deadline: datetime
-    stage_deadline: datetime | None
-    members: frozenset[int]
-    expires: float  # time.monotonic()
-
-    def answers(self, now: datetime) -> bool:
-        return (
-            time.monotonic() < self.expires
-            and now < self.upload_deadline
-            and (self.stage_deadline is None or now < self.stage_deadline)
-        )
-
-
-SNAPSHOT_SECONDS = 1.0
-# per engine (a process may serve several databases, as tests do), per task id
-_closed: WeakKeyDictionary[Engine, dict[int, _Closed]] = WeakKeyDictionary()
-
-
-def _snapshots(session: Session) -> dict[int, _Closed]:
-    try:
-        bind = session.get_bind()
-    except UnboundExecutionError:  # a session of another part
-        return {}
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    found = _closed.get(engine)
-    if found is None:
-        found = _closed.setdefault(engine, {})
-    return found
-
-
-_CLOSING = "lerna.rounds.closing"  # session.info: task ids whose open round changed state
-
-
-@event.listens_for(Session, "before_flush")
-def _note_closing(session: Session, _context: object, _instances: object) -> None:
-    """Rounds leave "open" on several paths (finalize, secure aborts, two-server closes): any
-    flush that changes a round's state marks its task, whichever path it was."""
-    for obj in session.dirty:
-        if isinstance(obj, Round) and inspect(obj).attrs.state.history.has_changes():
-            session.info.setdefault(_CLOSING, set()).add(obj.task_id)
-
-
-@event.listens_for(Session, "after_commit")
-def _drop_snapshots(session: Session) -> None:
-    """This process answers from the database again at once; other replicas within
-    ``SNAPSHOT_SECONDS``."""
-    closing: set[int] | None = session.info.pop(_CLOSING, None)
-    if closing:
-        snapshots = _snapshots(session)
-        for task_id in closing:
-            snapshots.pop(task_id, None)
-
-
-@event.listens_for(Session, "after_rollback")
-def _keep_snapshots(session: Session) -> None:
-    session.info.pop(_CLOSING, None)
-
-
-def _wait(rnd_deadline: datetime, now: datetime) -> CheckinResponse:
-    return CheckinResponse(
-        action="wait", retry_after=max(1.0, (rnd_deadline - now).total_seconds())
-    )
-
-
-def _busy(session: Session, task_id: int, device: Device, now: datetime) -> CheckinResponse | None:
-    """A "wait" answer found without the task lock: the open round is full or past selection and
-    this device is not in it. Most check-ins of a busy task end here, so they do not queue
-    behind the lock that serialises round changes across replicas. Anything else (no open
-    round, room in it, a deadline to act on, a member) returns None and takes the locked path.
-
-    The answer comes from a per-process snapshot of the closed round, at most
-    ``SNAPSHOT_SECONDS`` old and never past a deadline it knows: it is exactly what the
-    database said that long ago, as if the device had checked in a moment earlier. A busy
-    check-in then costs no query at all (with the device lookup cached, not even a connection).
-    Raises NotFound for a task that is not the device's app's."""
-    snapshots = _snapshots(session)
-    snap = snapshots.get(task_id)
-    if snap is None or not snap.answers(now):
-        snap = _read_closed(session, task_id, device, now)
-        if snap is None:
-            return None
-        snapshots[task_id] = snap
-    if snap.app_id != device.app_id:
-        raise NotFound(f"task {task_id} not found")
-    if device.id in snap.members:
-        return None
-    return _wait(snap.upload_deadline, now)
-
-
-def _read_closed(session: Session, task_id: int, device: Device, now: datetime) -> _Closed | None:
-    row = session.execute(
-        select(MLTask.app_id, Round)
-        .outerjoin(Round, (Round.task_id == MLTask.id) & (Round.state == "open"))
-        .where(MLTask.id == task_id)
-    ).first()
-    if row is None or row[0] != device.app_id:
-        raise NotFound(f"task {task_id} not found")
-    rnd: Round | None = row[1]
-    if rnd is None or now >= aware(rnd.upload_deadline):
-        return None
-    if rnd.stage_deadline is not None and now >= aware(rnd.stage_deadline):
-        return None
-    if rnd.selected < rnd.cohort_size and now < aware(rnd.selection_deadline):
-        return None
-    if (
-        now >= aware(rnd.selection_deadline)
-        and rnd.stage == "selection"
-        and secure_rounds.is_secure(rnd)
-    ):
-        return None
-    members = session.scalars(
-        select(RoundParticipant.device_id).where(RoundParticipant.round_id == rnd.id)
-    )
-    return _Closed(
-        app_id=row[0],
-        upload_deadline=aware(rnd.upload_deadline),
-        stage_deadline=aware(rnd.stage_deadline) if rnd.stage_deadline is not None else None,
-        members=frozenset(members),
-        expires=time.monotonic() + SNAPSHOT_SECONDS,
-    )
-
-
 def checkin(session: Session, task_id: int, device: Device, now: datetime) -> CheckinResponse:
-    busy = _busy(session, task_id, device, now)
+    busy = checkin_snapshots.busy(session, task_id, device, now)
     if busy is not None:
         return busy
     task = lock_task(session, task_id)
