@@ -31,7 +31,9 @@ def _statements(app: FastAPI) -> list[str]:
 def test_busy_checkins_need_no_query_and_a_closed_round_is_seen_at_once(
     ops: OpsClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(checkin_snapshots, "SNAPSHOT_SECONDS", 60.0)  # a slow machine must not refresh it
+    monkeypatch.setattr(
+        checkin_snapshots, "SNAPSHOT_SECONDS", 60.0
+    )  # a slow machine must not refresh it
     devices.use_cache(ops.app.state.engine, ops.app.state.cache, 60)
     _, app, task = ops.setup_task(cohort_size=1, min_participants=1, upload_seconds=600)
     member, other = ops.enroll(app["token"]), ops.enroll(app["token"])

@@ -63,7 +63,9 @@ def _snapshots(session: Session) -> dict[int, _Closed]:
     return found
 
 
-_CLOSING = "lerna.checkin_snapshots.closing"  # session.info: task ids whose open round changed state
+_CLOSING = (
+    "lerna.checkin_snapshots.closing"  # session.info: task ids whose open round changed state
+)
 
 
 @event.listens_for(Session, "before_flush")
