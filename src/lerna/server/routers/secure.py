@@ -17,7 +17,7 @@ from lerna.core.protocol import SecAggStatus
 from lerna.server.bodies import read_limited, reading_device, training_device
 from lerna.server.errors import NotFound
 from lerna.server.models import Device, MLTask, Round
-from lerna.server.services import rounds, secure_rounds
+from lerna.server.services import round_owners, rounds, secure_rounds
 
 router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
 
@@ -44,8 +44,10 @@ def _status(request: Request, round_id: int) -> SecAggStatus:
         device = reading_device(session, request)
         rnd = session.get(Round, round_id)
         if rnd is not None and secure_rounds.is_secure(rnd):  # else the locked path says why
-            task = session.get(MLTask, rnd.task_id)
-            if task is None or task.app_id != device.app_id:
+            owner = round_owners.owner(session, round_id)
+            if owner is None or (owner[0], owner[1]) != (rnd.task_id, device.app_id):
+                owner = round_owners.owner(session, round_id, fresh=True)  # stale or foreign
+            if owner is None or owner[1] != device.app_id:
                 raise NotFound(f"round {round_id} not found")
             status = secure_rounds.read_status(session, rnd, device, datetime.now(UTC))
     return status if status is not None else _locked_status(request, round_id)

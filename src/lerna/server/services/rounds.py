@@ -32,6 +32,7 @@ from lerna.server.models import (
 from lerna.server.services import (
     checkin_snapshots,
     participants,
+    round_owners,
     secure_rounds,
     two_server_rounds,
     webhooks,
@@ -52,15 +53,22 @@ def lock_task(session: Session, task_id: int) -> MLTask:
 
 def lock_round(session: Session, round_id: int, device: Device) -> tuple[MLTask, Round]:
     """A round of the device's app with its task locked (the lock that serialises every change
-    to a round), refreshed under that lock; another app's round is "not found"."""
-    rnd = session.get(Round, round_id)
-    if rnd is None:
-        raise NotFound(f"round {round_id} not found")
-    task = lock_task(session, rnd.task_id)
-    if task.app_id != device.app_id:
-        raise NotFound(f"round {round_id} not found")
-    session.refresh(rnd, with_for_update=True)
-    return task, rnd
+    to a round), read under that lock; another app's round is "not found".
+
+    The round's task comes from ``round_owners`` (fixed at creation), so a request reads the
+    round once, locked, instead of reading it, locking the task and reading it again. An entry
+    that disagrees with the rows (a round deleted with its app, its id reused) is asked again."""
+    for fresh in (False, True):
+        found = round_owners.owner(session, round_id, fresh=fresh)
+        if found is None:
+            break
+        if found[1] != device.app_id:
+            continue
+        task = session.get(MLTask, found[0], with_for_update=True, populate_existing=True)
+        rnd = session.get(Round, round_id, with_for_update=True, populate_existing=True)
+        if task is not None and rnd is not None and rnd.task_id == task.id:
+            return task, rnd
+    raise NotFound(f"round {round_id} not found")
 
 
 def open_round(session: Session, task: MLTask) -> Round | None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, event, select, update
+from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from lerna.core.dp import PrivacyConfig
@@ -138,21 +138,22 @@ def _server(session: Session, rnd: Round) -> tuple[SecAggServer, int]:
     seq, srv = (
         cached if cached else (0, SecAggServer.start(RoundConfig.model_validate(rnd.secagg_config)))
     )
-    rows = session.scalars(
-        select(SecAggMessage)
+    # columns, not entities: this runs on every locked request and usually finds no row
+    rows = session.execute(
+        select(SecAggMessage.seq, SecAggMessage.kind, SecAggMessage.party, SecAggMessage.body)
         .where(SecAggMessage.round_id == rnd.id, SecAggMessage.seq > seq)
         .order_by(SecAggMessage.seq)
     ).all()
     masked_seen = False
-    for row in rows:
-        if row.kind == "masked":
-            srv.state.masked_from.append(int(row.party or 0))
+    for row_seq, kind, row_party, body in rows:
+        if kind == "masked":
+            srv.state.masked_from.append(int(row_party or 0))
             masked_seen = True
-        elif row.kind == "close":
-            _close(srv, row.body.decode())
+        elif kind == "close":
+            _close(srv, body.decode())
         else:
-            _receive(srv, row.kind, MESSAGE_TYPES[row.kind].model_validate_json(row.body))
-        seq = row.seq
+            _receive(srv, kind, MESSAGE_TYPES[kind].model_validate_json(body))
+        seq = row_seq
     if masked_seen:
         agg = session.get(RoundAggregate, rnd.id)
         assert agg is not None
@@ -186,7 +187,12 @@ def _close(srv: SecAggServer, stage: str) -> None:
 def _append(
     session: Session, rnd: Round, seq: int, kind: str, party: int | None, body: bytes
 ) -> int:
-    session.add(SecAggMessage(round_id=rnd.id, seq=seq + 1, kind=kind, party=party, body=body))
+    # a Core insert: no unit-of-work bookkeeping for a row this process never reads back
+    session.execute(
+        insert(SecAggMessage).values(
+            round_id=rnd.id, seq=seq + 1, kind=kind, party=party, body=body
+        )
+    )
     key = _key(rnd)
     with _cache_lock:
         cached = _cache.get(key)
