@@ -19,6 +19,7 @@ from lerna.core.protocol import (
     Telemetry,
     UploadAccepted,
 )
+from lerna.core.secagg.messages import ROUND_HEADER, SENDER_HEADER, MaskedInput
 from lerna.sdk.errors import AuthError, ProtocolError, ServerError
 
 T = TypeVar("T", bound=BaseModel)
@@ -96,12 +97,23 @@ class DeviceAPI:
         return self._json(SecAggStatus, "GET", f"/v1/device/rounds/{round_id}/secagg")
 
     def secagg_send(self, round_id: int, kind: str, message: BaseModel) -> SecAggStatus:
+        """A masked input goes as its raw vector (no base64 or JSON around a model-sized
+        body); every other message as JSON."""
+        if isinstance(message, MaskedInput):
+            content: bytes | str = message.vector
+            headers = {
+                "Content-Type": "application/octet-stream",
+                ROUND_HEADER: message.round_id,
+                SENDER_HEADER: str(message.sender),
+            }
+        else:
+            content, headers = message.model_dump_json(), {"Content-Type": "application/json"}
         return self._json(
             SecAggStatus,
             "POST",
             f"/v1/device/rounds/{round_id}/secagg/{kind}",
-            content=message.model_dump_json(),
-            headers={"Content-Type": "application/json"},
+            content=content,
+            headers=headers,
         )
 
     def telemetry(self, task_id: int, data: Telemetry) -> None:

@@ -154,6 +154,13 @@ class SharesInbox(_Message):
         return self
 
 
+# A masked input may also travel as the raw little-endian vector (``application/octet-stream``)
+# with its round and sender in these headers: the largest message of a round then skips base64
+# and JSON on both sides. The JSON form stays valid.
+ROUND_HEADER = "X-SecAgg-Round"
+SENDER_HEADER = "X-SecAgg-Sender"
+
+
 class MaskedInput(_Message):
     """Stage 3, party -> server: its quantised update plus masks, little-endian uint32."""
 

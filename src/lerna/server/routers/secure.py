@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from lerna.core.protocol import SecAggStatus
+from lerna.core.secagg.messages import ROUND_HEADER, SENDER_HEADER
 from lerna.server.bodies import read_limited, reading_device, training_device
 from lerna.server.errors import NotFound
 from lerna.server.models import Device, MLTask, Round
@@ -62,17 +63,41 @@ def _locked_status(request: Request, round_id: int) -> SecAggStatus:
         return secure_rounds.status(session, rnd, device)
 
 
-@router.post("/{round_id}/secagg/{kind}", response_model=SecAggStatus)
+@router.post(
+    "/{round_id}/secagg/{kind}",
+    response_model=SecAggStatus,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "required": True,
+        }
+    },
+)
 async def secagg_message(round_id: int, kind: Kind, request: Request) -> SecAggStatus:
-    """Body: the stage's message (KeyAdvertisement, SharesUpload, MaskedInput or UnmaskResponse)."""
+    """Body: the stage's message (KeyAdvertisement, SharesUpload, MaskedInput or UnmaskResponse)
+    as JSON; a masked input may instead be its raw little-endian uint32 vector
+    (``application/octet-stream``) with ``X-SecAgg-Round`` and ``X-SecAgg-Sender`` headers."""
     body = await read_limited(request, request.app.state.settings.max_upload_bytes, "message")
-    return await run_in_threadpool(_accept, request, round_id, kind, body)
+    binary = None
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() == "application/octet-stream":
+        binary = (request.headers.get(ROUND_HEADER), request.headers.get(SENDER_HEADER))
+    return await run_in_threadpool(_accept, request, round_id, kind, body, binary)
 
 
-def _accept(request: Request, round_id: int, kind: Kind, body: bytes) -> SecAggStatus:
+def _accept(
+    request: Request,
+    round_id: int,
+    kind: Kind,
+    body: bytes,
+    binary: tuple[str | None, str | None] | None,
+) -> SecAggStatus:
     with request.app.state.session_factory() as session, session.begin():
         device = training_device(session, request)
         task, rnd = _round(session, round_id, device)
-        secure_rounds.receive(session, task, rnd, device, kind, body)
+        secure_rounds.receive(session, task, rnd, device, kind, body, binary)
         rounds.advance_secure(session, task, rnd, datetime.now(UTC))
         return secure_rounds.status(session, rnd, device)

@@ -289,6 +289,26 @@ def _status_from(
     return out
 
 
+def parse(kind: str, body: bytes, binary: tuple[str | None, str | None] | None) -> BaseModel:
+    """The message in a request body: JSON, or for a masked input the raw vector with its
+    (round id, sender) from the headers (``binary``); a readable 422 when it is not valid."""
+    try:
+        if binary is None:
+            return MESSAGE_TYPES[kind].model_validate_json(body)
+        if kind != "masked":
+            raise Unprocessable(
+                "only masked inputs may be sent as application/octet-stream", "bad_message"
+            )
+        return MaskedInput.model_validate(
+            {"round_id": binary[0], "sender": binary[1], "vector": body}
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise Unprocessable(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", "bad_message"
+        ) from None
+
+
 def receive(
     session: Session,
     task: MLTask,
@@ -296,24 +316,20 @@ def receive(
     device: Device,
     kind: str,
     body: bytes,
+    binary: tuple[str | None, str | None] | None = None,
 ) -> None:
     """Accept one protocol message from a device, or refuse it with nothing written.
 
-    The caller then calls ``advance`` (through ``rounds.advance_secure``) to close the stage
-    if this was the last message it waited for."""
+    ``binary``: the body is a masked input's raw vector, with this (round id, sender) from the
+    request headers (see ``parse``). The caller then calls ``advance`` (through
+    ``rounds.advance_secure``) to close the stage if this was the last message it waited for."""
     if rnd.state != "open":
         raise Conflict(f"round {rnd.id} is {rnd.state}", "round_closed")
     if rnd.stage != STAGE_OF_KIND[kind]:
         raise Conflict(
             f"round {rnd.id} is at stage {rnd.stage}, not {STAGE_OF_KIND[kind]}", "wrong_stage"
         )
-    try:
-        msg = MESSAGE_TYPES[kind].model_validate_json(body)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise Unprocessable(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}", "bad_message"
-        ) from None
+    msg = parse(kind, body, binary)
     party = _party(session, rnd, device)
     if getattr(msg, "sender", None) != party:
         raise Forbidden("message sender is not this device's party", "wrong_sender")
