@@ -1,7 +1,11 @@
 """Request bodies read with a size limit, and the device behind a bearer credential, for the
-routes that read their body themselves (binary uploads, protocol messages, logs)."""
+routes that read their body themselves (binary uploads, protocol messages, logs) or open their
+own session (the device routes: see ``with_device``)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi import Request
 from sqlalchemy.orm import Session
@@ -9,6 +13,8 @@ from sqlalchemy.orm import Session
 from lerna.server.errors import PayloadTooLarge
 from lerna.server.models import Device
 from lerna.server.services import devices
+
+T = TypeVar("T")
 
 
 async def read_limited(request: Request, limit: int, what: str = "upload") -> bytes:
@@ -24,17 +30,32 @@ async def read_limited(request: Request, limit: int, what: str = "upload") -> by
     return bytes(body)
 
 
+def _credential(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return auth[7:] if auth.lower().startswith("bearer ") else None
+
+
 def training_device(session: Session, request: Request) -> Device:
     """The device whose credential the request carries, refused if it may not train."""
-    auth = request.headers.get("authorization", "")
-    device = devices.authenticate(session, auth[7:] if auth.lower().startswith("bearer ") else None)
+    device = devices.authenticate(session, _credential(request))
     devices.require_training(device)
     return device
 
 
 def reading_device(session: Session, request: Request) -> Device:
     """``training_device`` for read-only transactions: the lookup writes nothing."""
-    auth = request.headers.get("authorization", "")
-    device = devices.identify(session, auth[7:] if auth.lower().startswith("bearer ") else None)
+    device = devices.identify(session, _credential(request))
     devices.require_training(device)
     return device
+
+
+def with_device(request: Request, work: Callable[[Session, Device], T]) -> T:
+    """``work(session, device)`` in one transaction, committed before it returns.
+
+    What ``SessionDep`` plus ``CurrentDevice`` do for a sync route, in one worker-thread hop
+    instead of one per dependency, per route body, per response check and per session exit:
+    the device routes run for every device every round, and every hop costs the server CPU
+    (a thread wake-up and a hand-over of the GIL). Call it through ``run_in_threadpool`` from
+    an async route."""
+    with request.app.state.session_factory() as session, session.begin():
+        return work(session, devices.authenticate(session, _credential(request)))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from lerna.core.features import FeatureSchema
@@ -24,10 +25,10 @@ from lerna.core.protocol import (
 )
 from lerna.core.weights import WeightsFormatError, load_archive
 from lerna.server import cache
-from lerna.server.bodies import read_limited, training_device
-from lerna.server.deps import CurrentDevice, SessionDep, TokenApp
+from lerna.server.bodies import read_limited, training_device, with_device
+from lerna.server.deps import BEARER, CurrentDevice, SessionDep, TokenApp
 from lerna.server.errors import Unprocessable
-from lerna.server.models import MLTask, PredictionStat
+from lerna.server.models import Device, MLTask, PredictionStat
 from lerna.server.services import devices, rounds, tasks
 
 router = APIRouter(prefix="/v1", tags=["device protocol"])
@@ -39,8 +40,12 @@ def enroll(data: EnrollRequest, app: TokenApp, session: SessionDep) -> EnrollRes
     return EnrollResponse(device_id=device.id, app_id=app.id, credential=credential)
 
 
-@router.get("/device/config", response_model=DeviceConfig)
-def device_config(device: CurrentDevice) -> DeviceConfig:
+@router.get("/device/config", response_model=DeviceConfig, dependencies=BEARER)
+async def device_config(request: Request) -> DeviceConfig:
+    return await run_in_threadpool(with_device, request, _config)
+
+
+def _config(session: Session, device: Device) -> DeviceConfig:
     return DeviceConfig(
         training_enabled=not device.block_training, predictions_enabled=not device.block_predictions
     )
@@ -60,8 +65,12 @@ def _public(task: MLTask) -> TaskPublic:
     )
 
 
-@router.get("/device/tasks", response_model=list[TaskPublic])
-def device_tasks(device: CurrentDevice, session: SessionDep) -> list[TaskPublic]:
+@router.get("/device/tasks", response_model=list[TaskPublic], dependencies=BEARER)
+async def device_tasks(request: Request) -> list[TaskPublic]:
+    return await run_in_threadpool(with_device, request, _tasks)
+
+
+def _tasks(session: Session, device: Device) -> list[TaskPublic]:
     return [
         _public(t)
         for t in session.scalars(
@@ -74,10 +83,17 @@ def device_tasks(device: CurrentDevice, session: SessionDep) -> list[TaskPublic]
     "/device/tasks/{task_id}/catalog",
     response_class=Response,
     responses={200: {"model": CatalogPublic}},
+    dependencies=BEARER,
 )
-def catalog(request: Request, task_id: int, device: CurrentDevice, session: SessionDep) -> Response:
+async def catalog(request: Request, task_id: int) -> Response:
     """A task's catalog never changes after creation, so its JSON is encoded once and cached
     (the key carries the creation time, so a re-created database never meets an old entry)."""
+    return await run_in_threadpool(
+        with_device, request, lambda session, device: _catalog(request, session, device, task_id)
+    )
+
+
+def _catalog(request: Request, session: Session, device: Device, task_id: int) -> Response:
     task = tasks.get_in_app(session, device.app_id, task_id)
 
     def encode() -> bytes:
@@ -105,14 +121,27 @@ def catalog(request: Request, task_id: int, device: CurrentDevice, session: Sess
         200: {"content": {"application/octet-stream": {}}},
         304: {"description": "not modified"},
     },
+    dependencies=BEARER,
 )
-def download_model(
+async def download_model(
     request: Request,
     task_id: int,
-    device: CurrentDevice,
-    session: SessionDep,
     version: int | None = None,
     if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    def work(session: Session, device: Device) -> Response:
+        return _model(request, session, device, task_id, version, if_none_match)
+
+    return await run_in_threadpool(with_device, request, work)
+
+
+def _model(
+    request: Request,
+    session: Session,
+    device: Device,
+    task_id: int,
+    version: int | None,
+    if_none_match: str | None,
 ) -> Response:
     task = tasks.get_in_app(session, device.app_id, task_id)
     wanted = task.current_version if version is None else version
@@ -133,10 +162,13 @@ def download_model(
     )
 
 
-@router.post("/device/tasks/{task_id}/checkin", response_model=CheckinResponse)
-def checkin(task_id: int, device: CurrentDevice, session: SessionDep) -> CheckinResponse:
-    devices.require_training(device)
-    return rounds.checkin(session, task_id, device, datetime.now(UTC))
+@router.post("/device/tasks/{task_id}/checkin", response_model=CheckinResponse, dependencies=BEARER)
+async def checkin(task_id: int, request: Request) -> CheckinResponse:
+    def work(session: Session, device: Device) -> CheckinResponse:
+        devices.require_training(device)
+        return rounds.checkin(session, task_id, device, datetime.now(UTC))
+
+    return await run_in_threadpool(with_device, request, work)
 
 
 @router.post(
