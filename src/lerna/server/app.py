@@ -81,11 +81,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
             allow_headers=["*"],
         )
     install_handlers(app)
+    # the device protocol first: a request is matched against the routers in order, and these
+    # two carry nearly every request of a round (no path of theirs overlaps another router's)
+    app.include_router(secure.router)
+    app.include_router(device.router)
     ops.install(app, settings)  # middleware, /ready, /metrics, webhooks, remote config, logs
     app.include_router(auth.router)
     app.include_router(apps.router)
-    app.include_router(device.router)
-    app.include_router(secure.router)
     two_server.install(app)  # masked uploads; the MPC link for every session
     app.include_router(recommendations.router)
 
