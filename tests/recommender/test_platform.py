@@ -199,6 +199,7 @@ def test_sdk_top_n_reranks_server_candidates(
     platform: tuple[ApiClient, httpx.Client], tmp_path: Path
 ) -> None:
     from lerna.sdk.client import LernaClient
+    from lerna.sdk.errors import InputError
     from lerna.sdk.recommendations import get_recommendations, submit_recommendation_event
 
     api, _ = platform
@@ -213,5 +214,7 @@ def test_sdk_top_n_reranks_server_candidates(
     rows = np.asarray([client.index[i] for i in server])
     device = client.model.score(client._context(when), client.catalog.features[rows], rows)
     assert top == [server[i] for i in np.argsort(-fuse(device), kind="stable")[:5]]
+    with pytest.raises(InputError, match="invalid recommendation event"):
+        submit_recommendation_event(client, "$delete", "item2")  # refused before it is sent
     submit_recommendation_event(client, "buy", "item2")
     assert "item2" not in [c.item for c in get_recommendations(client, 50)]  # own purchase

@@ -85,6 +85,24 @@ class CandidatesPublic(Strict):
     personalized: bool
 
 
+EVENT_NAME = r"^[A-Za-z][A-Za-z0-9_\-.]{0,63}$"  # no "$": devices never send $set or $delete
+
+
+class RecommendationEvent(Strict):
+    """Something this user did with an item (a purchase, a view), for an app that forwards
+    recommendation events; the server stores it under a pseudonym of the device."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    event: str = Field(pattern=EVENT_NAME)
+    item: str = Field(min_length=1, max_length=256)
+    time: datetime | None = None
+
+
+class RecommendationEvents(Strict):
+    events: list[RecommendationEvent] = Field(min_length=1, max_length=100)
+
+
 class TwoServerAssignment(Strict):
     """What a device needs for a two-server round: a ticket for the MPC gateway, where the
     gateway is (absolute, or relative to the FL-API's base URL), and the fixed-point range."""

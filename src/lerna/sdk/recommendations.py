@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
-from lerna.core.protocol import CandidatesPublic
+from lerna.core.protocol import CandidatesPublic, RecommendationEvent, RecommendationEvents
 from lerna.sdk.errors import InputError, LernaSDKError
 
 if TYPE_CHECKING:
@@ -75,13 +76,14 @@ def submit_recommendation_event(
     Only apps that enabled event forwarding accept these (a ``ProtocolError`` with code
     ``forwarding_off`` otherwise); the server stores them under a pseudonym of the device.
     """
-    body: dict[str, object] = {"event": event, "item": item}
-    if when is not None:
-        body["time"] = when.isoformat()
+    try:
+        body = RecommendationEvents(events=[RecommendationEvent(event=event, item=item, time=when)])
+    except ValidationError as exc:
+        raise InputError(f"invalid recommendation event: {exc.errors()[0]['msg']}") from exc
     client.api._call(
         "POST",
         f"/v1/device/tasks/{_task_id(client)}/recommendation-events",
-        json={"events": [body]},
+        json=body.model_dump(mode="json", exclude_none=True),
     )
 
 

@@ -7,14 +7,13 @@ an in-process ASGI transport in the embedded server, which needs the event loop)
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from lerna.core.protocol import CandidatePublic, CandidatesPublic
+from lerna.core.protocol import CandidatePublic, CandidatesPublic, RecommendationEvents
 from lerna.server.deps import CurrentDevice, OwnedApp, SessionDep
 from lerna.server.schemas import In, Out
 from lerna.server.services import recommendations as recs
@@ -22,7 +21,6 @@ from lerna.server.services import tasks
 
 router = APIRouter(tags=["recommendations"])
 ENGINE_ID = r"^[A-Za-z0-9_\-.]{1,64}$"
-EVENT_NAME = r"^[A-Za-z][A-Za-z0-9_\-.]{0,63}$"  # no "$": devices never send $set or $delete
 
 
 class RecommenderLinkUpdate(In):
@@ -44,16 +42,6 @@ class RecommenderLinkPublic(Out):
 class TrainingJobPublic(Out):
     job_id: str
     status: str
-
-
-class RecommendationEventIn(In):
-    event: str = Field(pattern=EVENT_NAME)
-    item: str = Field(min_length=1, max_length=256)
-    time: datetime | None = None
-
-
-class RecommendationEventsIn(In):
-    events: list[RecommendationEventIn] = Field(min_length=1, max_length=100)
 
 
 class RecommendationEventsAccepted(Out):
@@ -132,7 +120,7 @@ async def device_candidates(
 )
 async def device_events(
     task_id: int,
-    data: RecommendationEventsIn,
+    data: RecommendationEvents,
     device: CurrentDevice,
     session: SessionDep,
     request: Request,
