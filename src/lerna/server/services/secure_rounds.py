@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import bindparam, delete, event, insert, select, update
 from sqlalchemy.orm import Session
 
 from lerna.core.dp import PrivacyConfig
@@ -39,6 +39,7 @@ from lerna.core.secagg.messages import (
 from lerna.core.secure_update import quantizer, unpack, vector_length
 from lerna.server.errors import Conflict, Forbidden, Unprocessable
 from lerna.server.models import (
+    Base,
     Device,
     MLTask,
     Round,
@@ -61,6 +62,23 @@ STAGE_OF_KIND = {
     "masked": "masked_input",
     "unmask": "unmasking",
 }
+
+# Statements run on every protocol message, built once and run on the session's connection
+# (Core: no ORM bookkeeping for rows this process never reads back as objects; the
+# statements carry no ORM state, so skipping the session's autoflush changes nothing).
+_MESSAGES = Base.metadata.tables[SecAggMessage.__tablename__]
+_AGGREGATES = Base.metadata.tables[RoundAggregate.__tablename__]
+_NEW_ROWS = (
+    select(_MESSAGES.c.seq, _MESSAGES.c.kind, _MESSAGES.c.party, _MESSAGES.c.body)
+    .where(_MESSAGES.c.round_id == bindparam("round_id"), _MESSAGES.c.seq > bindparam("after"))
+    .order_by(_MESSAGES.c.seq)
+)
+_APPEND = insert(_MESSAGES)
+_SET_SUM = (
+    update(_AGGREGATES)
+    .where(_AGGREGATES.c.round_id == bindparam("rid"))
+    .values(weighted_sum=bindparam("total"))
+)
 
 # Keyed by round id *and* the round's random graph seed, so that two databases served by one
 # process (tests, or a re-created database) can never share an entry.
@@ -138,12 +156,7 @@ def _server(session: Session, rnd: Round) -> tuple[SecAggServer, int]:
     seq, srv = (
         cached if cached else (0, SecAggServer.start(RoundConfig.model_validate(rnd.secagg_config)))
     )
-    # columns, not entities: this runs on every locked request and usually finds no row
-    rows = session.execute(
-        select(SecAggMessage.seq, SecAggMessage.kind, SecAggMessage.party, SecAggMessage.body)
-        .where(SecAggMessage.round_id == rnd.id, SecAggMessage.seq > seq)
-        .order_by(SecAggMessage.seq)
-    ).all()
+    rows = session.connection().execute(_NEW_ROWS, {"round_id": rnd.id, "after": seq}).all()
     masked_seen = False
     for row_seq, kind, row_party, body in rows:
         if kind == "masked":
@@ -187,11 +200,8 @@ def _close(srv: SecAggServer, stage: str) -> None:
 def _append(
     session: Session, rnd: Round, seq: int, kind: str, party: int | None, body: bytes
 ) -> int:
-    # a Core insert: no unit-of-work bookkeeping for a row this process never reads back
-    session.execute(
-        insert(SecAggMessage).values(
-            round_id=rnd.id, seq=seq + 1, kind=kind, party=party, body=body
-        )
+    session.connection().execute(
+        _APPEND, {"round_id": rnd.id, "seq": seq + 1, "kind": kind, "party": party, "body": body}
     )
     key = _key(rnd)
     with _cache_lock:
@@ -341,12 +351,7 @@ def receive(
         raise Conflict(f"secure aggregation refused the message: {exc}", code) from None
     if kind == "masked":
         # the new running sum is already in memory: write it without reading the old one
-        session.execute(
-            update(RoundAggregate)
-            .where(RoundAggregate.round_id == rnd.id)
-            .values(weighted_sum=srv.state.masked_sum)
-            .execution_options(synchronize_session=False)
-        )
+        session.connection().execute(_SET_SUM, {"rid": rnd.id, "total": srv.state.masked_sum})
         rnd.uploads += 1
         body = b""
     _append(session, rnd, seq, kind, party, body)
