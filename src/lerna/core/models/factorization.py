@@ -48,6 +48,7 @@ from pydantic import Field
 from lerna.core.models.base import Arrays, Examples, FitResult, Hyper, Model
 
 STATISTICS = ("gram", "item_count", "item_sq", "item_sum", "neg_count", "user_count")
+POS, NEG = 1, 2  # codes of a user's items in its remembered contribution
 
 
 _SHARED_SOLVES: dict[bytes, np.ndarray] = {}
@@ -75,7 +76,23 @@ class FactorizationHyper(Hyper):
     user_l2: float = Field(2.0, gt=0, le=1e4)
     item_l2: float = Field(0.05, gt=0, le=1e3, description="item L2 per user in the sums")
     feature_l2: float = Field(1.0, gt=0, le=1e4)
-    memory: float = Field(1.0, gt=0, le=1, description="weight of this round's sums vs. older")
+    memory: float = Field(
+        1.0, gt=0, le=1, description="replace mode only: weight of this round's sums vs. older"
+    )
+    differential: bool | None = Field(
+        None,
+        description="propose the change of this user's contribution since its last upload, so"
+        " that the sums hold every user's latest contribution, sampled or not (False: a round"
+        " replaces the sums with its cohort's, blended by memory). None: on, except in the"
+        " per_user (DP) form, where the noise of every round would stay in the sums",
+    )
+    sample_rate: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="differential mode: the expected share of the fleet in a round (cohort size"
+        " / enrolled devices); a wrong value only rescales the sums, which the solve ignores",
+    )
     init_scale: float = Field(0.1, gt=0, le=10)
     per_user: bool = Field(
         False,
@@ -109,6 +126,12 @@ class FactorizationModel(Model):
         }
         self._proposal = {k: v.copy() for k, v in self._serving.items()}
         self.user = np.zeros(dd - 1, dtype=np.float32)
+        # What this user's upload last added to the sums (row 0, "committed") and what the
+        # latest fit proposed (row 1, "pending", against version digest ``sent_version``): a
+        # pending contribution counts as in the sums once a different version is downloaded.
+        self.sent = np.zeros((2, dd), np.float32)  # u' = [u, 1]; all zero: nothing sent
+        self.sent_items = np.zeros((2, s.n_items), np.int8)  # POS, NEG or 0 per item
+        self.sent_version = np.zeros(16, np.uint8)
         # Derived from the downloaded version and the catalog, shared by a round's local fits.
         self._derived: dict[str, np.ndarray] = {}
         self._derived_key: tuple[int, int] | None = None
@@ -132,13 +155,26 @@ class FactorizationModel(Model):
         self._proposal = {k: v.copy() for k, v in checked.items()}
 
     def personal_state(self) -> Arrays:
-        return {"user": self.user.copy()}
+        return {
+            "sent": self.sent.copy(),
+            "sent_items": self.sent_items.copy(),
+            "sent_version": self.sent_version.copy(),
+            "user": self.user.copy(),
+        }
 
     def set_personal_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.user = self._check_weights(state, {"user": self.user})["user"]
+        """Also takes a state saved before differential uploads (``user`` only): nothing sent."""
+        expected = self.personal_state() if "sent" in state else {"user": self.user}
+        checked = self._check_weights(state, expected)
+        self.reset_personal_state()
+        for name, value in checked.items():
+            setattr(self, name, value)
 
     def reset_personal_state(self) -> None:
         self.user = np.zeros_like(self.user)
+        self.sent = np.zeros_like(self.sent)
+        self.sent_items = np.zeros_like(self.sent_items)
+        self.sent_version = np.zeros_like(self.sent_version)
 
     # -- item side -----------------------------------------------------------------------
     def _with_intercept(self, item_features: np.ndarray) -> np.ndarray:
@@ -254,23 +290,29 @@ class FactorizationModel(Model):
         u = self.solve_user(v, pos, neg)
         self.user = u.astype(np.float32)
         u1 = np.append(u, 1.0)
-        mine: dict[str, np.ndarray] = {
-            "gram": np.outer(u1, u1),
-            "item_count": np.zeros(self.spec.n_items),
-            "item_sq": np.zeros((self.spec.n_items, u1.size)),
-            "item_sum": np.zeros((self.spec.n_items, u1.size)),
-            "neg_count": np.zeros(self.spec.n_items),
-            "user_count": np.ones(1),
-        }
-        mine["item_count"][pos] = 1.0
-        mine["neg_count"][neg] = 1.0
-        mine["item_sum"][pos] = u1
-        mine["item_sq"][pos] = u1 * u1
-        rho = self.hyper.memory
-        scale = 1.0 if self.hyper.per_user else 1.0 / n_k
-        proposal = {
-            name: (1 - rho) * self._serving[name] + rho * scale * mine[name] for name in STATISTICS
-        }
+        items = np.zeros(self.spec.n_items, np.int8)
+        items[pos], items[neg] = POS, NEG
+        h = self.hyper
+        # FedAvg weighs a device by n_k, DP by 1 (then over the fixed expected cohort).
+        scale = 1.0 if h.per_user else 1.0 / n_k
+        # Version 0's pretend users weigh as much as the whole fleet in per-example form: the
+        # first sums with real users replace them. The per_user form keeps them as the prior
+        # that clipping leaves in (measured better under DP noise; docs/models.md).
+        empty = not (np.any(self._serving["item_count"]) or np.any(self._serving["neg_count"]))
+        keep = 0.0 if empty and not h.per_user else 1.0
+        if self.differential:
+            # The contribution as it will be remembered (float32), so that it is removed exactly.
+            change = self._change(np.append(self.user, np.float32(1.0)), items, empty)
+            proposal = {
+                name: keep * self._serving[name] + h.sample_rate * scale * change[name]
+                for name in STATISTICS
+            }
+        else:
+            mine, rho = contribution(u1, items), h.memory if keep else 1.0
+            proposal = {
+                name: (1 - rho) * self._serving[name] + rho * scale * mine[name]
+                for name in STATISTICS
+            }
         derived = self._derived_for(item_features)
         if "f" not in derived:
             derived["f"] = self._feature_fit(self._with_intercept(item_features), v)
@@ -278,6 +320,30 @@ class FactorizationModel(Model):
         self._proposal = {k: np.asarray(a, np.float32) for k, a in proposal.items()}
         loss = self.user_loss(v, u, pos, neg) / n_k
         return FitResult(num_examples=n_k, loss=loss, epochs=1)
+
+    @property
+    def differential(self) -> bool:
+        """Whether uploads are changes of this user's contribution (``hyper.differential``)."""
+        chosen = self.hyper.differential
+        return not self.hyper.per_user if chosen is None else chosen
+
+    def _change(self, u1: np.ndarray, items: np.ndarray, empty: bool) -> dict[str, np.ndarray]:
+        """This user's new contribution minus the one already in the downloaded sums.
+
+        A fit proposed against an older version than the downloaded one is taken to be in the
+        sums (its round published). Refitting on the same version (several local epochs, a
+        round that aborted) replaces the pending proposal and leaves the committed one. Sums
+        that hold no user (a new version 0) hold nothing of this one either.
+        """
+        version = np.frombuffer(self._digest, np.uint8)
+        if empty:
+            self.sent[0], self.sent_items[0] = 0.0, 0
+        elif np.any(self.sent[1]) and not np.array_equal(self.sent_version, version):
+            self.sent[0], self.sent_items[0] = self.sent[1], self.sent_items[1]
+        new = contribution(u1, items)
+        old = contribution(self.sent[0], self.sent_items[0])
+        self.sent[1], self.sent_items[1], self.sent_version = u1, items, version.copy()
+        return {name: new[name] - old[name] for name in STATISTICS}
 
     def fit_central(
         self,
@@ -327,6 +393,20 @@ class FactorizationModel(Model):
         v = self.item_vectors(item_features, np.asarray(items, np.int64))
         out: np.ndarray = (v @ np.append(self.user.astype(np.float64), 1.0)).astype(np.float32)
         return out
+
+
+def contribution(u1: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+    """One user's terms of the sums, from ``u' = [u, 1]`` (all zero: no user) and item codes."""
+    u1 = np.asarray(u1, np.float64)
+    pos = (items == POS).astype(np.float64)
+    return {
+        "gram": np.outer(u1, u1),
+        "item_count": pos * u1[-1],
+        "item_sq": pos[:, None] * (u1 * u1),
+        "item_sum": pos[:, None] * u1,
+        "neg_count": (items == NEG) * u1[-1],
+        "user_count": u1[-1:].copy(),
+    }
 
 
 def split_labels(examples: Examples) -> tuple[np.ndarray, np.ndarray]:
