@@ -55,7 +55,7 @@ def with_device(request: Request, work: Callable[[Session, Device], T]) -> T:
     What ``SessionDep`` plus ``CurrentDevice`` do for a sync route, in one worker-thread hop
     instead of one per dependency, per route body, per response check and per session exit:
     the device routes run for every device every round, and every hop costs the server CPU
-    (a thread wake-up and a hand-over of the GIL). Call it through ``run_in_threadpool`` from
+    (a thread wake-up and a hand-over of the GIL). Call it through ``threadpool.run_sync`` from
     an async route."""
     with request.app.state.session_factory() as session, session.begin():
         return work(session, devices.authenticate(session, _credential(request)))

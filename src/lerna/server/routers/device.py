@@ -9,7 +9,6 @@ from fastapi import APIRouter, Header, Request, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from lerna.core.features import FeatureSchema
 from lerna.core.protocol import (
@@ -30,6 +29,7 @@ from lerna.server.deps import BEARER, CurrentDevice, SessionDep, TokenApp
 from lerna.server.errors import Unprocessable
 from lerna.server.models import Device, MLTask, PredictionStat
 from lerna.server.services import devices, rounds, tasks
+from lerna.server.threadpool import run_sync
 
 router = APIRouter(prefix="/v1", tags=["device protocol"])
 
@@ -42,7 +42,7 @@ def enroll(data: EnrollRequest, app: TokenApp, session: SessionDep) -> EnrollRes
 
 @router.get("/device/config", response_model=DeviceConfig, dependencies=BEARER)
 async def device_config(request: Request) -> DeviceConfig:
-    return await run_in_threadpool(with_device, request, _config)
+    return await run_sync(with_device, request, _config)
 
 
 def _config(session: Session, device: Device) -> DeviceConfig:
@@ -67,7 +67,7 @@ def _public(task: MLTask) -> TaskPublic:
 
 @router.get("/device/tasks", response_model=list[TaskPublic], dependencies=BEARER)
 async def device_tasks(request: Request) -> list[TaskPublic]:
-    return await run_in_threadpool(with_device, request, _tasks)
+    return await run_sync(with_device, request, _tasks)
 
 
 def _tasks(session: Session, device: Device) -> list[TaskPublic]:
@@ -88,7 +88,7 @@ def _tasks(session: Session, device: Device) -> list[TaskPublic]:
 async def catalog(request: Request, task_id: int) -> Response:
     """A task's catalog never changes after creation, so its JSON is encoded once and cached
     (the key carries the creation time, so a re-created database never meets an old entry)."""
-    return await run_in_threadpool(
+    return await run_sync(
         with_device, request, lambda session, device: _catalog(request, session, device, task_id)
     )
 
@@ -132,7 +132,7 @@ async def download_model(
     def work(session: Session, device: Device) -> Response:
         return _model(request, session, device, task_id, version, if_none_match)
 
-    return await run_in_threadpool(with_device, request, work)
+    return await run_sync(with_device, request, work)
 
 
 def _model(
@@ -168,7 +168,7 @@ async def checkin(task_id: int, request: Request) -> CheckinResponse:
         devices.require_training(device)
         return rounds.checkin(session, task_id, device, datetime.now(UTC))
 
-    return await run_in_threadpool(with_device, request, work)
+    return await run_sync(with_device, request, work)
 
 
 @router.post(
@@ -186,7 +186,7 @@ async def checkin(task_id: int, request: Request) -> CheckinResponse:
 async def upload(round_id: int, request: Request) -> UploadAccepted:
     """Body: an update archive (core.weights, kind ``update``) whose ``meta`` is an UploadMeta."""
     body = await read_limited(request, request.app.state.settings.max_upload_bytes)
-    return await run_in_threadpool(_store_upload, request, round_id, body)
+    return await run_sync(_store_upload, request, round_id, body)
 
 
 def _store_upload(request: Request, round_id: int, body: bytes) -> UploadAccepted:

@@ -11,7 +11,6 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from lerna.core.protocol import SecAggStatus
 from lerna.core.secagg.messages import ROUND_HEADER, SENDER_HEADER
@@ -19,6 +18,7 @@ from lerna.server.bodies import read_limited, reading_device, training_device
 from lerna.server.errors import NotFound
 from lerna.server.models import Device, MLTask, Round
 from lerna.server.services import round_owners, rounds, secure_rounds
+from lerna.server.threadpool import run_sync
 
 router = APIRouter(prefix="/v1/device/rounds", tags=["device protocol"])
 
@@ -34,7 +34,7 @@ def _round(session: Session, round_id: int, device: Device) -> tuple[MLTask, Rou
 
 @router.get("/{round_id}/secagg", response_model=SecAggStatus)
 async def secagg_status(round_id: int, request: Request) -> SecAggStatus:
-    return await run_in_threadpool(_status, request, round_id)
+    return await run_sync(_status, request, round_id)
 
 
 def _status(request: Request, round_id: int) -> SecAggStatus:
@@ -85,7 +85,7 @@ async def secagg_message(round_id: int, kind: Kind, request: Request) -> SecAggS
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() == "application/octet-stream":
         binary = (request.headers.get(ROUND_HEADER), request.headers.get(SENDER_HEADER))
-    return await run_in_threadpool(_accept, request, round_id, kind, body, binary)
+    return await run_sync(_accept, request, round_id, kind, body, binary)
 
 
 def _accept(
