@@ -95,7 +95,5 @@ def test_new_items_are_scored_from_their_metadata(board: Prepared) -> None:
 
 
 def test_federated_stays_close_to_centralized_with_sampled_cohorts(board: Prepared) -> None:
-    model, personal = train_federated(
-        board, "fcf", rounds=6, hyper={**HYPER, "memory": 0.5}, cohort=20, seed=1
-    )
+    model, personal = train_federated(board, "fcf", rounds=6, hyper=HYPER, cohort=20, seed=1)
     assert metrics_of(score_all(model, board, personal), board)["recall@10"] > 0.95

@@ -106,11 +106,14 @@ def train_federated(
     hyper: Mapping[str, Any] | None = None,
     cohort: int | None = None,
     seed: int = 0,
+    fixed_denominator: bool = False,
 ) -> tuple[Model, dict[int, Arrays]]:
     """FedAvg rounds weighted by ``num_examples``, exactly as the FL-API aggregates uploads.
 
     Each round draws ``cohort`` devices (all of them by default); a device downloads the
-    current version, fits locally and contributes ``new_global - old_global``.
+    current version, fits locally and contributes ``new_global - old_global``. With
+    ``fixed_denominator`` every device weighs 1 and the sum is divided by the cohort size:
+    the DP-FedAvg reading of a secure sum (``private_mean``) without clipping or noise.
     """
     server = create_model(kind, prepared.spec, hyper, seed)
     device = create_model(kind, prepared.spec, hyper, seed)
@@ -138,10 +141,13 @@ def train_federated(
             )
             if result.num_examples == 0:
                 continue
+            weight = 1 if fixed_denominator else result.num_examples
             for name, arr in device.global_weights().items():
-                acc[name] += result.num_examples * (arr - base[name]).astype(np.float64)
-            total += result.num_examples
+                acc[name] += weight * (arr - base[name]).astype(np.float64)
+            total += weight
             personal[int(u)] = device.personal_state()
+        if fixed_denominator:
+            total = picked.size
         if total:
             server.set_global_weights(
                 {name: (base[name] + acc[name] / total).astype(base[name].dtype) for name in base}

@@ -86,13 +86,6 @@ class FactorizationHyper(Hyper):
         " replaces the sums with its cohort's, blended by memory). None: on, except in the"
         " per_user (DP) form, where the noise of every round would stay in the sums",
     )
-    sample_rate: float = Field(
-        1.0,
-        gt=0,
-        le=1,
-        description="differential mode: the expected share of the fleet in a round (cohort size"
-        " / enrolled devices); a wrong value only rescales the sums, which the solve ignores",
-    )
     init_scale: float = Field(0.1, gt=0, le=10)
     per_user: bool = Field(
         False,
@@ -304,8 +297,7 @@ class FactorizationModel(Model):
             # The contribution as it will be remembered (float32), so that it is removed exactly.
             change = self._change(np.append(self.user, np.float32(1.0)), items, empty)
             proposal = {
-                name: keep * self._serving[name] + h.sample_rate * scale * change[name]
-                for name in STATISTICS
+                name: keep * self._serving[name] + scale * change[name] for name in STATISTICS
             }
         else:
             mine, rho = contribution(u1, items), h.memory if keep else 1.0
