@@ -5,6 +5,12 @@ Prints one table per protocol and checks the targets of issue 3:
   protocol; above SAR's published figures on the Microsoft protocol (BPR's as a stretch).
 
     OPENBLAS_NUM_THREADS=1 python bench/quality.py [--rounds 8] [--devices N] [--json out.json]
+
+With ``--sweep-cohorts`` it prints instead the federated NDCG@10 per cohort size and round
+count (sampled cohorts, docs/models.md):
+
+    OPENBLAS_NUM_THREADS=1 python bench/quality.py --sweep-cohorts 943,200,100,50 \
+        --sweep-rounds 3,8,15 [--hyper '{"differential": false}'] [--dropout 0.1]
 """
 
 from __future__ import annotations
@@ -13,9 +19,18 @@ import argparse
 import json
 import sys
 import time
+from typing import Any
 
-from lerna.sim.evaluation import DEFAULT_MODEL, DEFAULT_ROUNDS, evaluate
-from lerna.sim.movielens import load
+from lerna.sim.evaluation import (
+    DEFAULT_MODEL,
+    DEFAULT_ROUNDS,
+    evaluate,
+    metrics_of,
+    prepare,
+    score_all,
+    train_federated,
+)
+from lerna.sim.movielens import MovieLens, load
 
 PUBLISHED = {  # Microsoft Recommenders, MovieLens-100K, k=10
     "SAR (published)": {"ndcg@10": 0.382, "precision@10": 0.331, "map@10": 0.111},
@@ -32,6 +47,29 @@ def table(title: str, rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def sweep(args: argparse.Namespace, data: MovieLens) -> dict[str, Any]:
+    """Federated NDCG@10 (temporal protocol) for each cohort size x round count."""
+    prepared = prepare("temporal", args.devices, args.seed, data)
+    fleet = len(prepared.users)
+    rows: dict[str, Any] = {}
+    print(f"federated NDCG@10, temporal protocol, {fleet} devices, hyper {args.hyper or {}}")
+    print(f"{'cohort':>8}" + "".join(f"{f'{r} rounds':>12}" for r in args.sweep_rounds))
+    for cohort in args.sweep_cohorts:
+        row = {}
+        for rounds in args.sweep_rounds:
+            model, personal = train_federated(
+                prepared, args.model, rounds, args.hyper, cohort, args.seed, dropout=args.dropout
+            )
+            row[rounds] = metrics_of(score_all(model, prepared, personal), prepared)["ndcg@10"]
+        rows[str(cohort)] = row
+        print(f"{min(cohort, fleet):>8}" + "".join(f"{v:>12.4f}" for v in row.values()), flush=True)
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -41,8 +79,17 @@ def main() -> int:
     parser.add_argument("--hyper", type=json.loads, default=None, help="JSON object")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the figures here")
+    parser.add_argument("--sweep-cohorts", type=_ints, default=None, help="e.g. 943,200,50")
+    parser.add_argument("--sweep-rounds", type=_ints, default=[3, 8, 15])
+    parser.add_argument("--dropout", type=float, default=0.0, help="sweep: uploads lost")
     args = parser.parse_args()
     data = load()
+    if args.sweep_cohorts:
+        figures = sweep(args, data)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"args": vars(args), "sweep": figures}, fh, indent=2)
+        return 0
     results: dict[str, dict[str, dict[str, float]]] = {}
     checks: list[tuple[str, bool]] = []
     for protocol in ("temporal", "stratified"):

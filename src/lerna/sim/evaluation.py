@@ -107,6 +107,7 @@ def train_federated(
     cohort: int | None = None,
     seed: int = 0,
     fixed_denominator: bool = False,
+    dropout: float = 0.0,
 ) -> tuple[Model, dict[int, Arrays]]:
     """FedAvg rounds weighted by ``num_examples``, exactly as the FL-API aggregates uploads.
 
@@ -114,12 +115,14 @@ def train_federated(
     current version, fits locally and contributes ``new_global - old_global``. With
     ``fixed_denominator`` every device weighs 1 and the sum is divided by the cohort size:
     the DP-FedAvg reading of a secure sum (``private_mean``) without clipping or noise.
+    ``dropout`` is the chance that a device's upload is lost after it trained (and kept its
+    personal state, as the SDK does) while the round still publishes.
     """
     server = create_model(kind, prepared.spec, hyper, seed)
     device = create_model(kind, prepared.spec, hyper, seed)
     features = prepared.catalog.features
     personal: dict[int, Arrays] = {}
-    rng = np.random.default_rng(seed)
+    rng, lost = np.random.default_rng(seed), np.random.default_rng([seed, 7])
     n_dev = len(prepared.users)
     for round_no in range(rounds):
         base = server.global_weights()
@@ -141,11 +144,13 @@ def train_federated(
             )
             if result.num_examples == 0:
                 continue
+            personal[int(u)] = device.personal_state()
+            if dropout and lost.random() < dropout:
+                continue
             weight = 1 if fixed_denominator else result.num_examples
             for name, arr in device.global_weights().items():
                 acc[name] += weight * (arr - base[name]).astype(np.float64)
             total += weight
-            personal[int(u)] = device.personal_state()
         if fixed_denominator:
             total = picked.size
         if total:

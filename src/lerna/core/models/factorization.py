@@ -25,14 +25,35 @@ The only approximation is in each item's Hessian: the sum of ``u u^T`` over its 
 is rebuilt from their mean and per-coordinate second moment (rank one plus diagonal), which
 keeps the upload at a few arrays of catalogue size instead of one d x d matrix per item.
 
-Weighted averaging scales each upload by ``n_k / N``, so devices report statistics *per
-example* (divided by their ``n_k``); the item solve only uses ratios of them, so the scale
-cancels whatever the cohort. Under DP every device weighs 1 in the sum (one user, one clipped
-contribution), so devices then propose their unnormalised per-user statistics instead
-(``per_user``); the fixed DP denominator (the expected cohort) is again a common scale. With ``memory < 1`` a round blends its sums into the previous
-ones (for cohorts that are a small sample of the fleet).
+Sampled cohorts (``differential``, on by default outside the DP form): the sums must cover the
+whole fleet, yet a round hears from a sample. So each device remembers in its personal state
+what its last upload added (its ``u'`` and which items it chose or passed on, a few KB) and
+proposes the *change* of its contribution: the sums become every user's latest contribution,
+whether or not the user was drawn this round (incremental ALS with stale users; exact when
+nobody changes). Replacing the sums with each cohort's instead fits every round's item vectors
+to that round's users only: 91% of full participation at 200 of 943 devices, 71% at 50, against
+99% and 96% differentially (docs/models.md).
 
-After ``fit_local`` the global weights hold this device's contribution (what differs from the
+How the server's arithmetic turns proposals into that: FedAvg weighs an upload by ``n_k`` and
+divides by the cohort's total ``W``, so devices propose per-example terms (over ``n_k``) and
+``n_k`` cancels: a round adds ``sum of changes / W``. ``W`` moves a little from round to round
+(the cohort's size in examples), which only rescales that round's changes a little; a constant
+scale does nothing (the item solve uses only ratios), which is why no sampling rate is needed.
+Under DP every device weighs 1 and the sum is divided by the fixed expected cohort, so devices
+propose unnormalised per-user terms (``per_user``); the same changes then add up exactly. But
+the DP form keeps replacing by default: differential sums keep every round's noise, and measured
+in-process (943 devices, epsilon 8) that dropped NDCG@10 from 0.118 to 0.01.
+
+A proposal is taken to be in the sums once a newer version is downloaded; one fitted again on
+the same version (several local epochs, an aborted round) replaces the pending one. An upload
+lost in a round that still published (a dropout) breaks that assumption: the user's next change
+is then computed from a contribution the sums never got, an error of the size of how much the
+user moved in between (measured in docs/models.md). Version 0 is one pretend user per example:
+in per-example form that outweighs the real sums, so the first sums with real users replace it
+(blending it in with ``memory`` < 1 is what collapsed sampled cohorts); the per_user form keeps
+it as a prior that clipping leaves in.
+
+After ``fit_local`` the global weights hold this device's proposal (what differs from the
 downloaded version is the upload); scoring keeps using the version that was downloaded, and
 ``personalize`` re-solves the user vector against it.
 """
