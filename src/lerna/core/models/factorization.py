@@ -41,14 +41,16 @@ divides by the cohort's total ``W``, so devices propose per-example terms (over 
 scale does nothing (the item solve uses only ratios), which is why no sampling rate is needed.
 Under DP every device weighs 1 and the sum is divided by the fixed expected cohort, so devices
 propose unnormalised per-user terms (``per_user``); the same changes then add up exactly. But
-the DP form keeps replacing by default: differential sums keep every round's noise, and measured
-in-process (943 devices, epsilon 8) that dropped NDCG@10 from 0.118 to 0.01.
+the DP form keeps replacing by default: differential sums keep every round's noise and version
+0's prior, and measured in-process (943 devices, 3 rounds, S = 6) that gives NDCG@10 0.097
+instead of 0.118 at epsilon 8 (0.078 instead of 0.099 at epsilon 4).
 
 A proposal is taken to be in the sums once a newer version is downloaded; one fitted again on
 the same version (several local epochs, an aborted round) replaces the pending one. An upload
 lost in a round that still published (a dropout) breaks that assumption: the user's next change
 is then computed from a contribution the sums never got, an error of the size of how much the
-user moved in between (measured in docs/models.md). Version 0 is one pretend user per example:
+user moved in between (with 30% of uploads lost, 200 of 943 devices still reach 96% of full
+participation; docs/models.md). Version 0 is one pretend user per example:
 in per-example form that outweighs the real sums, so the first sums with real users replace it
 (blending it in with ``memory`` < 1 is what collapsed sampled cohorts); the per_user form keeps
 it as a prior that clipping leaves in.
