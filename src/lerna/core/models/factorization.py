@@ -25,35 +25,18 @@ The only approximation is in each item's Hessian: the sum of ``u u^T`` over its 
 is rebuilt from their mean and per-coordinate second moment (rank one plus diagonal), which
 keeps the upload at a few arrays of catalogue size instead of one d x d matrix per item.
 
-Sampled cohorts (``differential``, on by default outside the DP form): the sums must cover the
-whole fleet, yet a round hears from a sample. So each device remembers in its personal state
-what its last upload added (its ``u'`` and which items it chose or passed on, a few KB) and
-proposes the *change* of its contribution: the sums become every user's latest contribution,
-whether or not the user was drawn this round (incremental ALS with stale users; exact when
-nobody changes). Replacing the sums with each cohort's instead fits every round's item vectors
-to that round's users only: 91% of full participation at 200 of 943 devices, 71% at 50, against
-99% and 96% differentially (docs/models.md).
+Sampled cohorts (``differential``, on outside the DP form): a round hears from a sample, yet
+the sums must cover the fleet. So a device remembers in its personal state what its last upload
+added and proposes the *change* of its terms: the sums are every user's latest terms, drawn this
+round or not (incremental ALS with stale users). FedAvg multiplies a per-example proposal by
+``n_k`` and divides by the cohort's total ``W``: a round adds ``sum of changes / W``, and since
+the item solve uses only ratios, ``W``'s scale needs no sampling rate. Under DP (weight 1, fixed
+denominator) the changes would add up exactly, but the DP form keeps replacing: differential
+sums keep every round's noise (measured worse; docs/models.md, with the figures).
 
-How the server's arithmetic turns proposals into that: FedAvg weighs an upload by ``n_k`` and
-divides by the cohort's total ``W``, so devices propose per-example terms (over ``n_k``) and
-``n_k`` cancels: a round adds ``sum of changes / W``. ``W`` moves a little from round to round
-(the cohort's size in examples), which only rescales that round's changes a little; a constant
-scale does nothing (the item solve uses only ratios), which is why no sampling rate is needed.
-Under DP every device weighs 1 and the sum is divided by the fixed expected cohort, so devices
-propose unnormalised per-user terms (``per_user``); the same changes then add up exactly. But
-the DP form keeps replacing by default: differential sums keep every round's noise and version
-0's prior, and measured in-process (943 devices, 3 rounds, S = 6) that gives NDCG@10 0.097
-instead of 0.118 at epsilon 8 (0.078 instead of 0.099 at epsilon 4).
-
-A proposal is taken to be in the sums once a newer version is downloaded; one fitted again on
-the same version (several local epochs, an aborted round) replaces the pending one. An upload
-lost in a round that still published (a dropout) breaks that assumption: the user's next change
-is then computed from a contribution the sums never got, an error of the size of how much the
-user moved in between (with 30% of uploads lost, 200 of 943 devices still reach 96% of full
-participation; docs/models.md). Version 0 is one pretend user per example:
-in per-example form that outweighs the real sums, so the first sums with real users replace it
-(blending it in with ``memory`` < 1 is what collapsed sampled cohorts); the per_user form keeps
-it as a prior that clipping leaves in.
+Version 0's pretend users outweigh real per-example sums ~100-fold, so the first real sums
+replace them (blending them in with ``memory`` < 1 collapsed sampled cohorts); the per_user
+form keeps them as the prior that clipping leaves in.
 
 After ``fit_local`` the global weights hold this device's proposal (what differs from the
 downloaded version is the upload); scoring keeps using the version that was downloaded, and
@@ -104,10 +87,8 @@ class FactorizationHyper(Hyper):
     )
     differential: bool | None = Field(
         None,
-        description="propose the change of this user's contribution since its last upload, so"
-        " that the sums hold every user's latest contribution, sampled or not (False: a round"
-        " replaces the sums with its cohort's, blended by memory). None: on, except in the"
-        " per_user (DP) form, where the noise of every round would stay in the sums",
+        description="propose the change of this user's terms since its last upload (False: a"
+        " round replaces the sums with its cohort's). None: on except in the per_user form",
     )
     init_scale: float = Field(0.1, gt=0, le=10)
     per_user: bool = Field(
@@ -143,8 +124,7 @@ class FactorizationModel(Model):
         self._proposal = {k: v.copy() for k, v in self._serving.items()}
         self.user = np.zeros(dd - 1, dtype=np.float32)
         # What this user's upload last added to the sums (row 0, "committed") and what the
-        # latest fit proposed (row 1, "pending", against version digest ``sent_version``): a
-        # pending contribution counts as in the sums once a different version is downloaded.
+        # latest fit proposed (row 1, "pending", against version digest ``sent_version``).
         self.sent = np.zeros((2, dd), np.float32)  # u' = [u, 1]; all zero: nothing sent
         self.sent_items = np.zeros((2, s.n_items), np.int8)  # POS, NEG or 0 per item
         self.sent_version = np.zeros(16, np.uint8)
@@ -347,8 +327,10 @@ class FactorizationModel(Model):
 
         A fit proposed against an older version than the downloaded one is taken to be in the
         sums (its round published). Refitting on the same version (several local epochs, a
-        round that aborted) replaces the pending proposal and leaves the committed one. Sums
-        that hold no user (a new version 0) hold nothing of this one either.
+        round that aborted) replaces the pending proposal and leaves the committed one. An
+        upload lost from a round that still published thus leaves an error the size of how far
+        the user moved (measured small: docs/models.md). Sums that hold no user (a new version
+        0) hold nothing of this one either.
         """
         version = np.frombuffer(self._digest, np.uint8)
         if empty:
