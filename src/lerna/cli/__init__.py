@@ -153,7 +153,7 @@ def demo(
         kind = model or demo_mod.DEFAULT_MODEL
         size = min(n, cohort) if cohort else n
         privacy_cfg = demo_mod.privacy_config(privacy, size, dropout, noise_multiplier)
-        hyper = demo_mod.model_hyper(kind, n, size)
+        hyper = demo_mod.model_hyper(kind, n, size, noise_multiplier > 0)
         if noise_multiplier > 0:  # the DP form's clip norm and size (docs/privacy.md)
             from lerna.sim.private_evaluation import DP_CLIP, DP_HYPER
 

@@ -159,13 +159,10 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     console.print(final)
 
 
-def model_hyper(model: str, devices: int, cohort: int) -> dict[str, Any]:
-    """fcf blends each round's sums with the previous ones when only a cohort takes part."""
-    return (
-        {"memory": round(max(0.05, cohort / devices), 3)}
-        if model == "fcf" and cohort < devices
-        else {}
-    )
+def model_hyper(model: str, devices: int, cohort: int, private: bool) -> dict[str, Any]:
+    """fcf with a sampled cohort under DP uploads changes of each user's contribution too (outside
+    DP it does so by default), so the sums keep every user's latest terms (docs/models.md)."""
+    return {"differential": True} if model == "fcf" and cohort < devices and private else {}
 
 
 def run_fleet(
