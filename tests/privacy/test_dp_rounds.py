@@ -64,15 +64,18 @@ def _fleet(api: ApiClient, tmp_path: Path, privacy: dict[str, Any]) -> tuple[Any
         stage_seconds=30,
         privacy=privacy,
     )
+    return headers, app, task, _clients(api, app["token"], tmp_path, DEVICES)
+
+
+def _clients(api: ApiClient, token: str, tmp_path: Path, devices: int) -> list[LernaClient]:
+    """SDK devices of the app, each with its own storage and the taste history of its user."""
     clients = []
-    for u in range(DEVICES):
-        c = LernaClient(
-            app["token"], tmp_path / f"d{u}", http=api.http, device_uid=f"user-{u}", seed=u
-        )
+    for u in range(devices):
+        c = LernaClient(token, tmp_path / f"d{u}", http=api.http, device_uid=f"user-{u}", seed=u)
         c.start()
         c.record_history(_history(u))
         clients.append(c)
-    return headers, app, task, clients
+    return clients
 
 
 def _round(clients: list[LernaClient]) -> list[RoundOutcome]:

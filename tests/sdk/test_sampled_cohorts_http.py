@@ -13,9 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from lerna.sdk import LernaClient
 from tests.helpers import ApiClient
-from tests.privacy.test_dp_rounds import CATALOG, SCHEMA, _history, _ndcg, _wait_for_version
+from tests.privacy.test_dp_rounds import CATALOG, SCHEMA, _clients, _ndcg, _wait_for_version
 
 DEVICES, COHORT, ROUNDS = 12, 4, 6
 SECURE = {
@@ -48,14 +47,7 @@ def test_sampled_cohorts_learn_from_the_whole_fleet(
     if privacy is not None:
         config["privacy"] = privacy
     headers, app, task = api.setup_task(**config)
-    clients = []
-    for u in range(DEVICES):
-        client = LernaClient(
-            app["token"], tmp_path / f"d{u}", http=api.http, device_uid=f"user-{u}", seed=u
-        )
-        client.start()
-        client.record_history(_history(u))
-        clients.append(client)
+    clients = _clients(api, app["token"], tmp_path, DEVICES)
     before = _ndcg(clients)
     took_part: set[int] = set()
     for number in range(1, ROUNDS + 1):
