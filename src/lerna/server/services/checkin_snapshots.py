@@ -13,10 +13,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event, inspect, select
-from sqlalchemy.exc import UnboundExecutionError
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
 from lerna.core.protocol import CheckinResponse
@@ -24,6 +22,7 @@ from lerna.server.errors import NotFound
 from lerna.server.models import Device, MLTask, Round, RoundParticipant
 from lerna.server.services import secure_rounds
 from lerna.server.services.participants import aware
+from lerna.server.services.per_engine import PerEngine
 
 
 @dataclass(frozen=True)
@@ -47,20 +46,13 @@ class _Closed:
 
 
 SNAPSHOT_SECONDS = 1.0
-# per engine (a process may serve several databases, as tests do), per task id
-_closed: WeakKeyDictionary[Engine, dict[int, _Closed]] = WeakKeyDictionary()
+# per engine (see ``per_engine``), per task id
+_closed: PerEngine[dict[int, _Closed]] = PerEngine(dict)
 
 
 def _snapshots(session: Session) -> dict[int, _Closed]:
-    try:
-        bind = session.get_bind()
-    except UnboundExecutionError:  # a session of another part
-        return {}
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    found = _closed.get(engine)
-    if found is None:
-        found = _closed.setdefault(engine, {})
-    return found
+    found = _closed.of(session)
+    return {} if found is None else found
 
 
 _CLOSING = (

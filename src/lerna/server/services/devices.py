@@ -20,16 +20,16 @@ from itertools import chain
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event, inspect, or_, select
+from sqlalchemy import Engine, event, inspect, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import UnboundExecutionError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from lerna.server.cache import Cache, MemoryCache
 from lerna.server.errors import Forbidden, NotFound, Unauthorized
 from lerna.server.models import App, Device, DeviceWeek
 from lerna.server.security import new_token, token_hash
+from lerna.server.services.per_engine import engine_of
 
 SEEN_RESOLUTION = timedelta(minutes=5)
 LOCAL_TTL = 5.0  # in-process entries: other worker processes cannot invalidate them
@@ -51,11 +51,8 @@ def use_cache(engine: Engine, cache: Cache, ttl: float) -> None:
 def _lookup_for(session: Session) -> tuple[Cache, float] | None:
     if not _lookups:
         return None
-    try:
-        bind = session.get_bind()
-    except UnboundExecutionError:  # a session of another part, bound per mapper or not at all
-        return None
-    return _lookups.get(bind.engine if isinstance(bind, Connection) else bind)
+    engine = engine_of(session)
+    return None if engine is None else _lookups.get(engine)
 
 
 def _key(credential_hash: str) -> str:

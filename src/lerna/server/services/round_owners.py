@@ -2,42 +2,27 @@
 
 A round's task (and so its app) is fixed when the round is created, so once read it can be
 reused by every later request: the locked paths lock the task without first reading the
-round, and a status poll checks the device's app without reading the task. Entries are per
-engine (a process may serve several databases, as tests do). A stale entry (a round deleted
-with its app, its id reused) is caught by the callers, which compare it with the rows they
-read anyway and then ask again with ``fresh``.
+round, and a status poll checks the device's app without reading the task. A stale entry (a
+round deleted with its app, its id reused) is caught by the callers, which compare it with the
+rows they read anyway and then ask again with ``fresh``.
 """
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
-
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.exc import UnboundExecutionError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lerna.server.models import MLTask, Round
+from lerna.server.services.per_engine import PerEngine
 
-# engine -> round id -> (task id, app id)
-_owners: WeakKeyDictionary[Engine, dict[int, tuple[int, int]]] = WeakKeyDictionary()
-
-
-def _table(session: Session) -> dict[int, tuple[int, int]] | None:
-    try:
-        bind = session.get_bind()
-    except UnboundExecutionError:  # a session of another part
-        return None
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    found = _owners.get(engine)
-    if found is None:
-        found = _owners.setdefault(engine, {})
-    return found
+# per engine (see ``per_engine``): round id -> (task id, app id)
+_owners: PerEngine[dict[int, tuple[int, int]]] = PerEngine(dict)
 
 
 def owner(session: Session, round_id: int, *, fresh: bool = False) -> tuple[int, int] | None:
     """(task id, app id) of the round, or None when there is no such round; ``fresh`` reads
     the database even when an entry exists (the caller found that it disagreed)."""
-    table = _table(session)
+    table = _owners.of(session)
     if table is not None and not fresh and (found := table.get(round_id)) is not None:
         return found
     row = session.execute(
