@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from lerna.core.dp import PrivacyConfig
 from lerna.core.protocol import TwoServerAssignment
-from lerna.core.secure_update import contribution, quantizer
+from lerna.core.secure_update import contribution, quantizer, to_lattice
 from lerna.core.weights import flatten, layout_of
 from lerna.sdk import LernaClient
 from lerna.sdk import two_server as device_side
@@ -319,10 +319,14 @@ def test_central_noise_comes_from_the_mpc_and_devices_add_none(
 ) -> None:
     noisy = {**TWO_SERVER, "noise_multiplier": 0.5, "clip_norm": 1.0}
     privacy = PrivacyConfig.model_validate(noisy)
+    # in two-server mode devices add no noise: their lattice encoding is their quantised
+    # contribution alone (the MPC service adds all of it)
     delta = np.linspace(-0.1, 0.1, 50)
-    packed = contribution(delta, 1000, {}, privacy)
-    # in two-server mode devices add no noise: what they pack is their clipped contribution
-    np.testing.assert_array_equal(packed, contribution(delta, 1000, {}, privacy))
+    vec = contribution(delta, 1000, {}, privacy)
+    np.testing.assert_array_equal(
+        to_lattice(vec, privacy, 4, np.random.default_rng(0)),
+        quantizer(privacy, 4).quantize(vec, np.random.default_rng(0)),
+    )
     api, _ = platform
     headers, app, task, devices = _setup(api, 4, privacy=noisy)
     _, base = api.model(devices[0], task["id"])

@@ -453,11 +453,12 @@ class LernaClient:
         outcome = RoundOutcome(
             "in_progress", assignment.round_id, assignment.base_version, num_examples, metrics
         )
-        # clipped (and under DP bounded to S) here; quantised and noised on the lattice only
-        # when it is masked, by the mode's own step
-        vector = contribution(
-            flatten(update, layout_of(update)), num_examples, metrics, self.task.privacy
-        )
+        if assignment.two_server is not None or assignment.secure:
+            # clipped (and under DP bounded to S) here; quantised and noised on the lattice
+            # only when it is masked, by the mode's own step
+            vector = contribution(
+                flatten(update, layout_of(update)), num_examples, metrics, self.task.privacy
+            )
         if assignment.two_server is not None:
             two_server.upload(self.api, assignment.round_id, assignment.base_version,
                               assignment.two_server, vector, self.task.privacy, self.rng)  # fmt: skip
