@@ -11,8 +11,8 @@ from lerna.core.models import create_model
 from lerna.core.models.factorization import (
     STATISTICS,
     FactorizationModel,
-    contribution,
     split_labels,
+    user_terms,
 )
 from lerna.sim.evaluation import Prepared, prepare, train_federated
 from lerna.sim.movielens import load
@@ -48,7 +48,7 @@ def test_sampled_sums_hold_each_users_latest_contribution(board: Prepared) -> No
     assert 0 < len(personal) < len(board.users)  # some users never took part: they add nothing
     expected = _device(board, seed=2, **hyper).global_weights()  # version 0 of that run
     for state in personal.values():
-        latest = contribution(state["sent"][1], state["sent_items"][1])
+        latest = user_terms(state["sent"][1], state["sent_items"][1])
         for name in STATISTICS:
             expected[name] = expected[name] + latest[name] / cohort
     got = model.global_weights()

@@ -303,7 +303,7 @@ class FactorizationModel(Model):
                 name: keep * self._serving[name] + scale * change[name] for name in STATISTICS
             }
         else:
-            mine, rho = contribution(u1, items), h.memory if keep else 1.0
+            mine, rho = user_terms(u1, items), h.memory if keep else 1.0
             proposal = {
                 name: (1 - rho) * self._serving[name] + rho * scale * mine[name]
                 for name in STATISTICS
@@ -337,8 +337,8 @@ class FactorizationModel(Model):
             self.sent[0], self.sent_items[0] = 0.0, 0
         elif np.any(self.sent[1]) and not np.array_equal(self.sent_version, version):
             self.sent[0], self.sent_items[0] = self.sent[1], self.sent_items[1]
-        new = contribution(u1, items)
-        old = contribution(self.sent[0], self.sent_items[0])
+        new = user_terms(u1, items)
+        old = user_terms(self.sent[0], self.sent_items[0])
         self.sent[1], self.sent_items[1], self.sent_version = u1, items, version.copy()
         return {name: new[name] - old[name] for name in STATISTICS}
 
@@ -392,7 +392,7 @@ class FactorizationModel(Model):
         return out
 
 
-def contribution(u1: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
+def user_terms(u1: np.ndarray, items: np.ndarray) -> dict[str, np.ndarray]:
     """One user's terms of the sums, from ``u' = [u, 1]`` (all zero: no user) and item codes."""
     u1 = np.asarray(u1, np.float64)
     pos = (items == POS).astype(np.float64)
